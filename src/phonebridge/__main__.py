@@ -1,0 +1,5 @@
+"""`python -m phonebridge` runs the CLI."""
+
+from phonebridge.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Command line: `phonebridge daemon` runs the daemon; every other command is an API client."""

@@ -1,0 +1,1 @@
+"""Orchestration: devices, pairing, plugins. asyncio allowed; no HTTP, no SQL."""

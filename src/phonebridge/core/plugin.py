@@ -1,0 +1,93 @@
+"""What a plugin is: declared data (PluginInfo) plus one class that handles packets.
+
+A plugin never sees a socket or SQL: it gets a PluginContext to send packets (filtered by the peer's
+capabilities, PROTOCOL.md §8.0), publish events and reach desktop services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from phonebridge.events import Event, EventBus
+from phonebridge.protocol.packet import Packet
+
+if TYPE_CHECKING:
+    from phonebridge.desktop.base import Desktop
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """The plugin as data: the capability lists and the router are computed from it."""
+
+    name: str
+    incoming: frozenset[str]
+    """Packet types this plugin handles (we list them in incomingCapabilities)."""
+    outgoing: frozenset[str]
+    """Packet types this plugin sends (outgoingCapabilities)."""
+    description: str = ""
+    enabled_by_default: bool = True
+
+    def supported_by(self, peer_incoming: frozenset[str], peer_outgoing: frozenset[str]) -> bool:
+        """Load for a peer iff it can send us something we handle or receive what we send (§8.0).
+
+        A peer with empty capability lists (the MTU-stripped UDP identity) supports everything.
+        """
+        if not peer_incoming and not peer_outgoing:
+            return True
+        return bool(self.incoming & peer_outgoing or self.outgoing & peer_incoming)
+
+
+@dataclass
+class PluginContext:
+    device_id: str
+    device_name: Callable[[], str]
+    peer_incoming: Callable[[], frozenset[str]]
+    send_packet: Callable[[Packet], Awaitable[None]]
+    bus: EventBus
+    desktop: Desktop
+    state: dict[str, Any] = field(default_factory=dict)
+    """Per-device values the plugin exposes in the device's JSON (e.g. battery)."""
+    on_state_change: Callable[[], None] = lambda: None
+
+    def can_send(self, packet_type: str) -> bool:
+        incoming = self.peer_incoming()
+        return not incoming or packet_type in incoming
+
+    async def send(self, packet: Packet) -> bool:
+        """Send if the peer lists the type as incoming; returns whether it was sent."""
+        if not self.can_send(packet.type):
+            logging.getLogger(__name__).debug(
+                "%s does not accept %s; not sent", self.device_id, packet.type
+            )
+            return False
+        await self.send_packet(packet)
+        return True
+
+    def publish(self, event_type: str, **data: Any) -> None:
+        self.bus.publish(Event(event_type, self.device_id, data))
+
+    def set_state(self, key: str, value: Any) -> None:
+        self.state[key] = value
+        self.on_state_change()
+
+
+class Plugin:
+    """Base class. Subclasses set `info` and implement `handle`; actions are plain methods."""
+
+    info: ClassVar[PluginInfo]
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.log = logging.getLogger(f"phonebridge.plugins.{self.info.name}")
+
+    async def on_connected(self) -> None:
+        """The paired device's link is up (first time or again)."""
+
+    async def handle(self, packet: Packet) -> None:
+        """A packet of one of `info.incoming` arrived."""
+
+    def close(self) -> None:
+        """The device went away or was unpaired."""

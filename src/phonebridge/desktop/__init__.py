@@ -1,0 +1,1 @@
+"""OS integration behind small interfaces, with fakes for tests and headless runs."""

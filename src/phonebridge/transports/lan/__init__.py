@@ -1,0 +1,1 @@
+"""LAN transport: UDP and mDNS discovery, TCP links with TLS role reversal (PROTOCOL.md §3, §4)."""
