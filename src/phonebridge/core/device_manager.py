@@ -89,7 +89,7 @@ class DeviceManager:
             timer.cancel()
         for task in list(self._tasks):
             task.cancel()
-        for device in self.devices.values():
+        for device in list(self.devices.values()):
             if device.link is not None:
                 await device.link.close("daemon stopping")
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,24 +1,37 @@
 """Native notifications through desktop-notifier (Windows, macOS, Linux via D-Bus).
 
-If the platform service is missing (a headless server, CI) the toast is logged instead: losing a
-toast must never break a packet handler.
+Where the platform service is missing (a headless server, CI, no session bus) the toast is logged
+instead: losing a toast must never break a packet handler.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
+logging.getLogger("desktop_notifier").setLevel(logging.ERROR)  # it logs full tracebacks itself
+
+
+def _has_session_bus() -> bool:
+    if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return True
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return bool(runtime) and (Path(runtime) / "bus").exists()
 
 
 class NativeDesktop:
     def __init__(self) -> None:
         self._notifier = None
-        self._broken = False
+        self._available = not sys.platform.startswith("linux") or _has_session_bus()
+        if not self._available:
+            log.info("no D-Bus session bus: desktop notifications are logged only")
 
     async def notify(self, title: str, message: str) -> None:
         log.info("notification: %s: %s", title, message)
-        if self._broken:
+        if not self._available:
             return
         try:
             if self._notifier is None:
@@ -27,5 +40,5 @@ class NativeDesktop:
                 self._notifier = DesktopNotifier(app_name="PhoneBridge")
             await self._notifier.send(title=title, message=message)
         except Exception as exc:  # noqa: BLE001 - any backend failure means: no toasts here
-            self._broken = True
+            self._available = False
             log.info("desktop notifications unavailable (%s); logging them instead", exc)

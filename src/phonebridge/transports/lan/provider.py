@@ -42,6 +42,8 @@ V8_IDENTITY_TIMEOUT = 10.0
 """How long we wait for the peer's in-TLS identity when it announced protocol 8."""
 UNKNOWN_VERSION_IDENTITY_TIMEOUT = 3.0
 """`connect HOST:PORT` does not know the peer's version: a v7 peer sends no in-TLS identity."""
+CLIENT_IDENTITY_DELAY = 1.0
+"""As TLS client, how long we wait for the peer's in-TLS identity before writing ours anyway."""
 DIAL_TIMEOUT = 10.0
 UDP_REPEAT_WINDOW = 0.5
 """KDE ignores a second UDP identity from the same device within 500 ms (§3.2); so do we."""
@@ -313,8 +315,14 @@ class LanLinkProvider:
         framer = LineFramer(MAX_IDENTITY_LINE)
         final, pending = clear, []
         if clear.protocol_version >= 8:
+            # KDE as TLS server drops our identity when it arrives together with the handshake's
+            # last flight (Qt connects its reader only after `encrypted`), so as TLS client we let
+            # the peer speak first; every known peer writes its identity unprompted. If it stays
+            # silent we write anyway, which keeps peers that wait for us working too.
+            reading = asyncio.ensure_future(_read_identity(stream, framer, V8_IDENTITY_TIMEOUT))
+            await asyncio.wait({reading}, timeout=CLIENT_IDENTITY_DELAY)
             await stream.write(ours.to_packet().to_line(_now_ms()))
-            final, pending = await _read_identity(stream, framer, V8_IDENTITY_TIMEOUT)
+            final, pending = await reading
             _check_consistent(clear, final)
         framer.max_line = MAX_LINE
         port = clear.tcp_port or self.announced.get(clear.device_id, (None, None))[1]
