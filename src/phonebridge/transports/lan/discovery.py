@@ -24,11 +24,12 @@ MAX_DATAGRAM = 65535
 
 
 class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, owner: UdpDiscovery) -> None:
+    def __init__(self, owner: UdpDiscovery, local: str) -> None:
         self._owner = owner
+        self._local = local
 
     def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
-        self._owner._datagram(data, addr[0])
+        self._owner._datagram(data, addr[0], self._local)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp error: %s", exc)
@@ -65,7 +66,7 @@ class UdpDiscovery:
                 sock.close()
                 log.warning("cannot listen for discovery on %s:%d: %s", host, self.port, exc)
                 continue
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(self), sock=sock)
+            transport, _ = await loop.create_datagram_endpoint(lambda h=host: _Receiver(self, h), sock=sock)
             self._transports.append(transport)
         for host in self._binds or [""]:
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -99,7 +100,8 @@ class UdpDiscovery:
                 except OSError as exc:
                     log.info("discovery to %s from %s failed: %s", address, src or "*", exc)
 
-    def _datagram(self, data: bytes, host: str) -> None:
+    def _datagram(self, data: bytes, host: str, local: str) -> None:
+        log.debug("UDP identity datagram from %s to %s (%d bytes)", host, local, len(data))
         try:
             packet = parse_packet(data.rstrip(b"\n"))
         except RemoteProtocolError as exc:
