@@ -11,6 +11,7 @@ Routes (one line each; DEVICE is a device id):
   POST /api/devices/{DEVICE}/ring       ring the phone
   POST /api/connect                     {"host": "...", "port": 1716}: link to an address
   POST /api/refresh                     announce ourselves again
+  POST /api/shutdown                    stop the daemon
   WS   /api/events?token=TOKEN          live events: {"type", "device", "data", "time"}
 """
 
@@ -123,6 +124,11 @@ def create_app(daemon: Daemon) -> FastAPI:
     async def refresh() -> dict[str, Any]:
         daemon.refresh()
         return {"sent": True}
+
+    @app.post("/api/shutdown")
+    async def shutdown() -> dict[str, Any]:
+        daemon.request_stop()
+        return {"stopping": True}
 
     @app.websocket("/api/events")
     async def events(ws: WebSocket) -> None:

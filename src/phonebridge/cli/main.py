@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address", metavar="HOST[:PORT]")
     p.add_argument("--json", action="store_true")
     sub.add_parser("refresh", help="announce this computer on the network again")
+    sub.add_parser("stop", help="stop the daemon")
     sub.add_parser("open", help="start the daemon if needed and open the web UI")
     return parser
 
@@ -76,7 +77,9 @@ def add_daemon_options(p: argparse.ArgumentParser) -> None:
                    help="no UDP or mDNS discovery; link with `connect` only")
     p.add_argument("--no-mdns", action="store_true", help="no mDNS announce/browse")
     p.add_argument("--api-port", type=int, help="local API port on 127.0.0.1 (default 8716; 0 = any)")
-    p.add_argument("--demo", action="store_true", help="also run a simulated phone")
+    p.add_argument("--demo", action="store_true",
+                   help="also run a simulated phone; without --bind/--discovery-address this "
+                   "binds 127.0.0.1 only and turns discovery off")
     p.add_argument("--log-level", default=os.environ.get("PHONEBRIDGE_LOG", "info"),
                    choices=["debug", "info", "warning", "error"])
 
@@ -108,13 +111,15 @@ def run_daemon(home: Path, args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    demo_alone = args.demo and not args.bind and not args.discovery_address
     try:
         settings = load_settings(
             home,
             name=args.name,
-            bind=args.bind,
+            # The demo stays on loopback and announces nothing unless told otherwise.
+            bind=args.bind or (["127.0.0.1"] if demo_alone else []),
             discovery_address=args.discovery_address,
-            discovery=False if args.no_discovery else None,
+            discovery=False if args.no_discovery or demo_alone else None,
             mdns=False if args.no_mdns else None,
             api_port=args.api_port,
             demo=True if args.demo else None,
@@ -139,8 +144,9 @@ def open_app(home: Path, *, demo: bool, browser: bool) -> int:
         client = start_daemon_in_background(home, demo)
     url = client.ui_url
     print(f"PhoneBridge is running. Web UI: {url}")
-    if browser:
-        webbrowser.open(url)
+    if browser and not webbrowser.open(url):
+        print("(no browser could be opened here: open the address above yourself)")
+    print("Stop it with `phonebridge stop`.")
     return 0
 
 
@@ -340,7 +346,21 @@ def cmd_refresh(client: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stop(client: ApiClient, args: argparse.Namespace) -> int:
+    client.post("/api/shutdown")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            client.get("/api/status")
+        except CliError:
+            print("PhoneBridge stopped.")
+            return 0
+        time.sleep(0.2)
+    raise CliError("the daemon did not stop within 15 s")
+
+
 COMMANDS = {
+    "stop": cmd_stop,
     "devices": cmd_devices,
     "status": cmd_status,
     "pair": cmd_pair,
