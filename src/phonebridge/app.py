@@ -27,6 +27,7 @@ from phonebridge.identity_store import load_or_create_identity
 from phonebridge.plugins import ALL_PLUGINS, capabilities
 from phonebridge.protocol.constants import PROTOCOL_VERSION
 from phonebridge.protocol.identity import Identity
+from phonebridge.state_lock import StateLock
 from phonebridge.store.database import Database
 from phonebridge.store.devices import DeviceRepository
 from phonebridge.transports.lan.provider import LanLinkProvider, PortInUseError
@@ -86,12 +87,15 @@ class Daemon:
         self._api_server: Any = None
         self._api_task: asyncio.Task | None = None
         self._stop = asyncio.Event()
+        self._lock: StateLock | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
     async def start(self) -> None:
         settings = self.settings
         ensure_home(settings)
+        self._lock = StateLock(settings.home)
+        self._lock.acquire()
         local = load_or_create_identity(settings.home)
         incoming, outgoing = capabilities(ALL_PLUGINS)
         self.identity = Identity(
@@ -185,10 +189,12 @@ class Daemon:
             await self.manager.stop()
         if self._db is not None:
             await self._db.close()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             data = json.loads(self.settings.daemon_file.read_text())
             if data.get("pid") == os.getpid():
                 self.settings.daemon_file.unlink()
+        if self._lock is not None:
+            self._lock.release()
 
     def request_stop(self) -> None:
         self._stop.set()

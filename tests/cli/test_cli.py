@@ -214,3 +214,15 @@ def test_identity_persists_across_restarts(tmp_path) -> None:
     assert not (home / "daemon.json").exists(), "a stopped daemon must remove daemon.json"
     if os.name != "nt":
         assert (home / "api-token").stat().st_mode & 0o077 == 0
+
+
+def test_second_daemon_on_the_same_state_folder_is_refused(demo) -> None:
+    home, _ = demo
+    result = subprocess.run(
+        [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
+         "--bind", "127.0.0.1", "--no-discovery", "--api-port", "0"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert "another PhoneBridge daemon already uses" in result.stderr
+    assert cli(home, "devices").returncode == 0, "the first daemon must keep running"

@@ -153,8 +153,7 @@ def open_app(home: Path, *, demo: bool, browser: bool) -> int:
 def start_daemon_in_background(home: Path, demo: bool) -> ApiClient:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = home / "daemon.log"
-    with contextlib_suppress_stale(home):
-        pass
+    (home / "daemon.json").unlink(missing_ok=True)  # left by a daemon that died; the lock decides
     command = [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon"]
     if demo:
         command.append("--demo")
@@ -179,19 +178,6 @@ def start_daemon_in_background(home: Path, demo: bool) -> ApiClient:
             pass
         time.sleep(0.2)
     raise CliError(f"the daemon did not come up within {DAEMON_START_TIMEOUT:.0f} s; see {log_path}")
-
-
-class contextlib_suppress_stale:
-    """Remove a daemon.json left by a daemon that died without cleaning up."""
-
-    def __init__(self, home: Path) -> None:
-        self.path = home / "daemon.json"
-
-    def __enter__(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # -- client commands -------------------------------------------------------------------------------

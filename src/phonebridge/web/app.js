@@ -111,7 +111,12 @@ function showPage() {
 
 const CONNECTION_TEXT = { connected: "Live", connecting: "Connecting…", disconnected: "Offline" };
 
+let everConnected = false;
+
 function setConnection(state) {
+  if (state === "connected") everConnected = true;
+  // Once we were live, say so loudly when that ends: what the page shows may be out of date.
+  document.getElementById("offline-banner").hidden = state === "connected" || !everConnected || authFailed;
   const el = document.getElementById("connection");
   el.dataset.state = state;
   el.querySelector(".connection-text").textContent = CONNECTION_TEXT[state] || state;
@@ -209,6 +214,7 @@ async function start() {
   renderNav();
   const connection = document.getElementById("connection");
   connection.addEventListener("click", () => stream && stream.retry());
+  document.getElementById("offline-retry").addEventListener("click", () => stream && stream.retry());
   setConnection("disconnected");
   onUnauthorized(showAuthRequired);
   if (!token) {
