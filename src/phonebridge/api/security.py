@@ -3,8 +3,9 @@
 1. Host must name the loopback API itself (127.0.0.1:PORT or localhost:PORT): this defeats DNS
    rebinding, where a web page's own host name is made to resolve to 127.0.0.1.
 2. An Origin header, when present, must be that same origin: other web pages cannot drive the API.
-3. Everything under /api needs the token: `Authorization: Bearer TOKEN`, or `?token=` on the
+3. Everything under /api/ needs the token: `Authorization: Bearer TOKEN`, or `?token=` on the
    WebSocket (browsers cannot set headers there). The static UI and /openapi.json need none.
+4. Responses forbid framing by other sites (clickjacking).
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ class LocalGuard:
         if origin is not None and origin not in self.origins:
             await _deny(scope, receive, send, 403, "cross-origin request refused")
             return
-        if scope["path"].startswith("/api") and not self._authorized(scope, headers):
+        path = scope["path"]
+        if (path == "/api" or path.startswith("/api/")) and not self._authorized(scope, headers):
             await _deny(scope, receive, send, 401, "missing or wrong API token")
             return
+        if scope["type"] == "http":
+            send = _with_security_headers(send)
         await self.app(scope, receive, send)
 
     def _authorized(self, scope: Scope, headers: dict[str, str]) -> bool:
@@ -47,6 +51,25 @@ class LocalGuard:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             candidate = (query.get("token") or [""])[0]
         return bool(candidate) and hmac.compare_digest(candidate.encode(), self.token)
+
+
+SECURITY_HEADERS = [
+    # No other site may frame the UI (clickjacking of Pair/Accept/Unpair).
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message)
+            message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+        await send(message)
+
+    return wrapped
 
 
 async def _deny(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:

@@ -27,6 +27,7 @@ class Device:
         self.refused_reason: str | None = None
         self.last_seen: float | None = None
         self.told_unpaired = False
+        self.revision = 0
 
     @property
     def id(self) -> str:
@@ -78,6 +79,7 @@ class Device:
             "outgoing_capabilities": sorted(self.identity.outgoing),
             "pair_deadline": int(self.session.deadline * 1000) if self.session.deadline else None,
             "last_seen": int(self.last_seen * 1000) if self.last_seen else None,
+            "revision": self.revision,
         }
 
     def touch(self) -> None:

@@ -69,6 +69,7 @@ class DeviceManager:
         self._tasks: set[asyncio.Task] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._reconnecting: set[str] = set()
+        self._revision = 0
         self.dial: Callable[[str, int, Identity | None], Awaitable[Any]] | None = None
         self.announce_to: Callable[[str], None] | None = None
 
@@ -117,6 +118,10 @@ class DeviceManager:
             raise DeviceError(f"unknown device {device_id}") from None
 
     def _changed(self, device: Device) -> None:
+        if self.devices.get(device.id) is not device:
+            return  # removed: its "device.removed" event was the last word
+        self._revision += 1
+        device.revision = self._revision
         self.bus.publish(Event("device.changed", device.id, device.to_json()))
 
     # -- links ----------------------------------------------------------------------------------
@@ -159,10 +164,13 @@ class DeviceManager:
         device.touch()
         log.info("linked to %s (%r, protocol %d, %s)", peer.device_id, peer.name,
                  peer.protocol_version, "paired" if device.is_paired else "not paired")
+        if device.is_paired:
+            # Plugins first: what a phone sends right after connecting (battery...) needs them.
+            self._instantiate_plugins(device)
         self._spawn(self._read(device, link))
         if device.is_paired:
             await self._remember(device)
-            await self._load_plugins(device)
+            await self._start_plugins(device)
         self._changed(device)
 
     async def _read(self, device: Device, link: Link) -> None:
@@ -183,10 +191,7 @@ class DeviceManager:
                 log.info("link to %s closed: %s", device.id, reason)
                 device.link = None
                 self._unload_plugins(device)
-                if device.session.is_pending:
-                    await self._apply(device, [StateChanged(device.session.state, PairState.UNPAIRED,
-                                                            "link lost")], send=False)
-                    device.session.state = PairState.UNPAIRED
+                await self._apply(device, device.session.link_lost())
                 if device.is_paired:
                     self._schedule_reconnect(device)
                 else:
@@ -226,10 +231,10 @@ class DeviceManager:
 
     # -- pairing ----------------------------------------------------------------------------------
 
-    async def _apply(self, device: Device, actions: list[Action], *, send: bool = True) -> None:
+    async def _apply(self, device: Device, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendPacket):
-                if send and device.link is not None:
+                if device.link is not None:
                     try:
                         await self._send(device, action.packet)
                     except DeviceError as exc:
@@ -314,6 +319,10 @@ class DeviceManager:
     # -- plugins ------------------------------------------------------------------------------
 
     async def _load_plugins(self, device: Device) -> None:
+        self._instantiate_plugins(device)
+        await self._start_plugins(device)
+
+    def _instantiate_plugins(self, device: Device) -> None:
         self._unload_plugins(device)
         peer = device.identity
         for cls in self._plugin_classes:
@@ -333,6 +342,8 @@ class DeviceManager:
             device.plugins[cls.info.name] = plugin
             for packet_type in cls.info.incoming:
                 device.router[packet_type] = plugin
+
+    async def _start_plugins(self, device: Device) -> None:
         for plugin in list(device.plugins.values()):
             try:
                 await plugin.on_connected()

@@ -140,6 +140,12 @@ class PairingSession:
         """Forget the peer (or cancel a pending request); always tells the peer."""
         return [SendPacket(pair_packet(False))] + self._move(PairState.UNPAIRED, "unpaired")
 
+    def link_lost(self) -> list[Action]:
+        """The link went away: a pending request dies with it (nothing can be sent)."""
+        if not self.is_pending:
+            return []
+        return self._move(PairState.UNPAIRED, "link lost")
+
     # -- time ------------------------------------------------------------------------------
 
     def tick(self, now: float) -> list[Action]:

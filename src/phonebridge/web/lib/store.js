@@ -11,6 +11,7 @@ export class Store {
     this.listeners = new Set();
     this.loading = null;
     this.touched = null; // ids changed by events while a full load is in flight
+    this.reloadAgain = false; // a load was asked for while one was running
   }
 
   subscribe(listener) {

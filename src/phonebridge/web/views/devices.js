@@ -118,10 +118,12 @@ export default {
       h("span", {}, " Pair a device from the list below, or start KDE Connect on your phone and "
         + "pick this computer there."));
     const availableEmpty = h("div.empty", { dataset: { testid: "available-empty" } });
-    const pairedSection = h("section.section", { dataset: { testid: "paired-devices" }, "aria-labelledby": "paired-title" },
+    const pairedSection = h("section.section",
+      { dataset: { testid: "paired-devices" }, "aria-labelledby": "paired-title" },
       h("h2.section-title", { id: "paired-title" }, "Paired devices", pairedCount),
       pairedEmpty, pairedList);
-    const availableSection = h("section.section", { dataset: { testid: "available-devices" }, "aria-labelledby": "available-title" },
+    const availableSection = h("section.section",
+      { dataset: { testid: "available-devices" }, "aria-labelledby": "available-title" },
       h("h2.section-title", { id: "available-title" }, "Available devices", availableCount),
       availableEmpty, availableList);
 
