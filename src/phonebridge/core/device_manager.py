@@ -155,6 +155,8 @@ class DeviceManager:
         if old is not None:
             device.link = None
             await old.close("replaced by a newer connection")
+            # A pending request, and the key the user is comparing, belong to the old link.
+            await self._apply(device, device.session.link_lost())
         device.identity = peer
         device.session.peer_version = peer.protocol_version
         device.link = link
@@ -232,6 +234,9 @@ class DeviceManager:
     # -- pairing ----------------------------------------------------------------------------------
 
     async def _apply(self, device: Device, actions: list[Action]) -> None:
+        if any(isinstance(a, StateChanged) and a.new is PairState.PAIRED for a in actions):
+            # Route the phone's first packets (sent as soon as it sees our accept) to plugins.
+            self._instantiate_plugins(device)
         for action in actions:
             if isinstance(action, SendPacket):
                 if device.link is not None:
@@ -260,7 +265,7 @@ class DeviceManager:
         elif new is PairState.PAIRED:
             self._disarm_timeout(device)
             await self._remember(device, newly_paired=True)
-            await self._load_plugins(device)
+            await self._start_plugins(device)
         elif new is PairState.UNPAIRED:
             self._disarm_timeout(device)
             if change.old is PairState.PAIRED:

@@ -99,6 +99,7 @@ class LanLinkProvider:
         self._servers: list[asyncio.Server] = []
         self.tcp_port: int | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
         self._dialing: set[str] = set()
         self._last_udp: dict[str, float] = {}
         self.announced: dict[str, tuple[str, int]] = {}
@@ -128,6 +129,7 @@ class LanLinkProvider:
         self.announce()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.mdns is not None:
             await self.mdns.stop()
         if self.udp is not None:
@@ -283,12 +285,25 @@ class LanLinkProvider:
         peer_host = writer.get_extra_info("peername", ("?", 0))[0]
         if peer_host.startswith("::ffff:"):
             peer_host = peer_host[7:]
+        task = asyncio.current_task()
+        if self._stopping or task is None:
+            writer.close()
+            return
+        self._tasks.add(task)
         try:
             link = await self._handshake_accepted(reader, writer, peer_host)
         except (ConnectionError, OSError, TimeoutError, RemoteProtocolError,
                 asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             log.info("refused connection from %s: %s", peer_host, exc or type(exc).__name__)
             writer.close()
+            return
+        except asyncio.CancelledError:
+            writer.close()
+            raise
+        finally:
+            self._tasks.discard(task)
+        if self._stopping:
+            await link.close("stopping")
             return
         await self._on_link(link)
 
@@ -306,6 +321,10 @@ class LanLinkProvider:
             raise RemoteProtocolError("connection from ourselves")
         if clear.target_device_id is not None and clear.target_device_id != ours.device_id:
             raise RemoteProtocolError(f"connection meant for device {clear.target_device_id}")
+        if (clear.target_protocol_version is not None
+                and clear.target_protocol_version != ours.protocol_version):
+            raise RemoteProtocolError(
+                f"connection meant for protocol {clear.target_protocol_version}")
         stream = TlsStream(reader, writer, self._client_ctx, server=False)
         await stream.handshake()
         cert = _peer_certificate(stream)
@@ -320,9 +339,12 @@ class LanLinkProvider:
             # the peer speak first; every known peer writes its identity unprompted. If it stays
             # silent we write anyway, which keeps peers that wait for us working too.
             reading = asyncio.ensure_future(_read_identity(stream, framer, V8_IDENTITY_TIMEOUT))
-            await asyncio.wait({reading}, timeout=CLIENT_IDENTITY_DELAY)
-            await stream.write(ours.to_packet().to_line(_now_ms()))
-            final, pending = await reading
+            try:
+                await asyncio.wait({reading}, timeout=CLIENT_IDENTITY_DELAY)
+                await stream.write(ours.to_packet().to_line(_now_ms()))
+                final, pending = await reading
+            finally:
+                reading.cancel()
             _check_consistent(clear, final)
         framer.max_line = MAX_LINE
         port = clear.tcp_port or self.announced.get(clear.device_id, (None, None))[1]
