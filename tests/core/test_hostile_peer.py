@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pytest
 
@@ -27,15 +23,6 @@ from phonebridge.store.devices import DeviceRepository
 from phonebridge.transports.lan.tls import TlsStream
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    d = await helpers.start_daemon(tmp_path / "home")
-    try:
-        yield d
-    finally:
-        await d.stop()
 
 
 @pytest.fixture

@@ -7,12 +7,8 @@ requests, pinning (§4.4) and persistence across a daemon restart.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pytest
 
@@ -26,15 +22,6 @@ from phonebridge.protocol.pairing import PairState, SendPacket
 from phonebridge.store.devices import DeviceRepository
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    d = await helpers.start_daemon(tmp_path / "home")
-    try:
-        yield d
-    finally:
-        await d.stop()
 
 
 @pytest.fixture

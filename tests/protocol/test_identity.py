@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import string
-import sys
 import unicodedata
-from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pytest
 from hypothesis import example, given

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings

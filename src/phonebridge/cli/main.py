@@ -15,6 +15,7 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from phonebridge import __version__
@@ -263,32 +264,22 @@ def cmd_pair(client: ApiClient, args: argparse.Namespace) -> int:
     raise CliError(f"{result['name']} did not pair (state: {result['pair_state']})")
 
 
-def cmd_reject(client: ApiClient, args: argparse.Namespace) -> int:
-    device = resolve_device(client, args.device)
-    client.post(f"/api/devices/{device['id']}/reject")
-    print(f"Rejected the pair request of {device['name']}.")
-    return 0
+def device_action(action: str, done: str, body: Callable[[argparse.Namespace], Any] = lambda a: {}):
+    """A command that posts to /api/devices/{id}/ACTION and prints DONE (with {name})."""
+
+    def command(client: ApiClient, args: argparse.Namespace) -> int:
+        device = resolve_device(client, args.device)
+        client.post(f"/api/devices/{device['id']}/{action}", body(args))
+        print(done.format(name=device["name"]))
+        return 0
+
+    return command
 
 
-def cmd_unpair(client: ApiClient, args: argparse.Namespace) -> int:
-    device = resolve_device(client, args.device)
-    client.post(f"/api/devices/{device['id']}/unpair")
-    print(f"Unpaired {device['name']}.")
-    return 0
-
-
-def cmd_ping(client: ApiClient, args: argparse.Namespace) -> int:
-    device = resolve_device(client, args.device)
-    client.post(f"/api/devices/{device['id']}/ping", {"message": args.message})
-    print(f"Pinged {device['name']}.")
-    return 0
-
-
-def cmd_ring(client: ApiClient, args: argparse.Namespace) -> int:
-    device = resolve_device(client, args.device)
-    client.post(f"/api/devices/{device['id']}/ring")
-    print(f"Ringing {device['name']}.")
-    return 0
+cmd_reject = device_action("reject", "Rejected the pair request of {name}.")
+cmd_unpair = device_action("unpair", "Unpaired {name}.")
+cmd_ping = device_action("ping", "Pinged {name}.", lambda args: {"message": args.message})
+cmd_ring = device_action("ring", "Ringing {name}.")
 
 
 def cmd_connect(client: ApiClient, args: argparse.Namespace) -> int:
