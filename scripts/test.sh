@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PHONEBRIDGE_SHARED=${PHONEBRIDGE_SHARED:-$(cd .. && pwd)/shared}
 export UV_PYTHON_DOWNLOADS=never
+export UV_COMPILE_BYTECODE=1  # every test that spawns the daemon would recompile otherwise
 peers=$PHONEBRIDGE_SHARED/peers
 say() { echo "test.sh: $*" >&2; }
 

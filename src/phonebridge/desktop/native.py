@@ -30,9 +30,10 @@ class NativeDesktop:
             log.info("no D-Bus session bus: desktop notifications are logged only")
 
     async def notify(self, title: str, message: str) -> None:
-        log.info("notification: %s: %s", title, message)
         if not self._available:
+            log.info("notification: %s: %s", title, message)
             return
+        log.debug("notification: %s: %s", title, message)
         try:
             if self._notifier is None:
                 from desktop_notifier import DesktopNotifier

@@ -31,7 +31,6 @@ from phonebridge.protocol.packet import Packet, parse_packet
 
 from .discovery import UdpDiscovery
 from .link import LanLink
-from .mdns import MdnsDiscovery
 from .tls import TlsStream, make_context
 
 log = logging.getLogger(__name__)
@@ -114,9 +113,11 @@ class LanLinkProvider:
             if discovery
             else None
         )
-        self.mdns = MdnsDiscovery(self._identity, self.announce_to, self.bind_addresses) if (
-            discovery and mdns
-        ) else None
+        self.mdns = None
+        if discovery and mdns:
+            from .mdns import MdnsDiscovery  # zeroconf is only imported when mDNS is on
+
+            self.mdns = MdnsDiscovery(self._identity, self.announce_to, self.bind_addresses)
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 
 READ_CHUNK = 256 * 1024
+BIO_CHUNK = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 """Android allows 10 s for the handshake (§3.3); KDE allows 1 s, which we meet by starting at once."""
 
@@ -111,12 +112,17 @@ class TlsStream:
         return self._conn.get_protocol_version_name()
 
     def _take_output(self) -> bytes:
+        """Everything OpenSSL has queued for the socket (a short read means the BIO is empty)."""
         chunks = []
         while True:
             try:
-                chunks.append(self._conn.bio_read(READ_CHUNK))
+                chunk = self._conn.bio_read(BIO_CHUNK)
             except SSL.WantReadError:
-                return b"".join(chunks)
+                break
+            chunks.append(chunk)
+            if len(chunk) < BIO_CHUNK:
+                break
+        return b"".join(chunks)
 
     async def _flush(self) -> None:
         out = self._take_output()
