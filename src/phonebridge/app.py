@@ -166,7 +166,7 @@ class Daemon:
 
         assert self.provider is not None and self.manager is not None
         self.demo_phone = DemoPhone(self.settings.home / "demo-phone")
-        await self.demo_phone.start("127.0.0.1", self.provider.tcp_port)
+        await self.demo_phone.start("127.0.0.1", self.provider.tcp_port, self.identity)
         for _ in range(200):
             if self.manager.is_linked(self.demo_phone.device_id):
                 break

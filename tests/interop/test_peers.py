@@ -128,3 +128,34 @@ def test_unpair_from_peer(peer: Peer, phonebridge: PhoneBridge) -> None:
     device = phonebridge.wait_device(peer.id, lambda d: not d["paired"], 10, "unpaired by the peer")
     assert device["pair_state"] == "unpaired"
     assert phonebridge.alive()
+
+
+def test_connect_by_address_without_discovery(peer: Peer, phonebridge: PhoneBridge) -> None:
+    # The way across networks: no discovery at all, `phonebridge connect HOST`.
+    phonebridge.stop()
+    wait_for(lambda: not peer.sees(phonebridge.id), 20, f"{peer.name} to notice we left")
+    phonebridge.start("--no-discovery")
+    time.sleep(1)
+    assert phonebridge.device(peer.id) is None
+    out = phonebridge.cli("connect", peer.peer_ip, "--json", timeout=40).stdout
+    assert peer.id in out
+    device = linked(phonebridge, peer, 5)
+    assert device["pair_state"] == "unpaired"
+
+
+def test_pair_and_reconnect_by_dialing_without_discovery(peer: Peer, phonebridge: PhoneBridge) -> None:
+    pairing = phonebridge.cli_background("pair", peer.id, "--timeout", "35")
+    phonebridge.wait_device(peer.id, lambda d: d["pair_state"] == "requested", 10, "our request")
+    peer.accept_pair(phonebridge.id)
+    out, err = pairing.communicate(timeout=PAIR_TIMEOUT)
+    assert pairing.returncode == 0, f"{out}\n{err}\n{phonebridge.log_tail()}"
+    # With discovery off only our reconnect loop (dialing the last address) can bring it back.
+    peer.restart()
+    device = phonebridge.wait_device(
+        peer.id, lambda d: d["reachable"] and d["paired"], 60, "our reconnect after the restart")
+    assert device["address"].startswith(peer.peer_ip)
+    message = f"after redial {time.time_ns()}"
+    phonebridge.cli("ping", peer.id, message)
+    wait_for(lambda: peer.ping_received(message), 10, "a ping over the redialed link")
+    phonebridge.cli("unpair", peer.id)
+    wait_for(lambda: not peer.is_paired(phonebridge.id), 10, f"{peer.name} to forget us")

@@ -102,10 +102,14 @@ class DemoPhone:
     def is_paired(self) -> bool:
         return self.session is not None and self.session.is_paired
 
-    async def start(self, desktop_host: str, desktop_port: int) -> None:
-        """Listen like the app does, then dial the desktop (over loopback in the demo)."""
+    async def start(self, desktop_host: str, desktop_port: int, desktop: Identity | None = None) -> None:
+        """Listen like the app does, then dial the desktop (over loopback in the demo).
+
+        The app dials after hearing the desktop's UDP identity, so it knows the desktop's version
+        and id (`desktop`); without it the phone dials like `connect HOST` does.
+        """
         await self._provider.start()
-        await self._provider.connect(desktop_host, desktop_port)
+        await self._provider.connect(desktop_host, desktop_port, desktop)
 
     async def stop(self) -> None:
         if self.link is not None:

@@ -41,8 +41,10 @@ V8_IDENTITY_TIMEOUT = 10.0
 """How long we wait for the peer's in-TLS identity when it announced protocol 8."""
 UNKNOWN_VERSION_IDENTITY_TIMEOUT = 3.0
 """`connect HOST:PORT` does not know the peer's version: a v7 peer sends no in-TLS identity."""
-CLIENT_IDENTITY_DELAY = 1.0
-"""As TLS client, how long we wait for the peer's in-TLS identity before writing ours anyway."""
+CLIENT_IDENTITY_DELAY = 0.25
+"""As TLS client, how long we wait for the peer's in-TLS identity before writing ours anyway.
+Every known peer writes within milliseconds; only a dialer that does not know our version (our own
+`connect HOST`) waits for us, and pays this once per link."""
 DIAL_TIMEOUT = 10.0
 UDP_REPEAT_WINDOW = 0.5
 """KDE ignores a second UDP identity from the same device within 500 ms (§3.2); so do we."""
@@ -103,6 +105,8 @@ class LanLinkProvider:
         self._last_udp: dict[str, float] = {}
         self.announced: dict[str, tuple[str, int]] = {}
         """device id -> (host, tcpPort) from its last UDP identity or a link we dialed."""
+        self.heard: dict[str, Identity] = {}
+        """device id -> its last UDP identity (a v7 peer we dial says nothing more)."""
         self.udp = (
             UdpDiscovery(
                 self._udp_identity,
@@ -209,6 +213,7 @@ class LanLinkProvider:
         self._last_udp[peer.device_id] = now
         assert peer.tcp_port is not None
         self.announced[peer.device_id] = (host, peer.tcp_port)
+        self.heard[peer.device_id] = peer
         if self._is_linked(peer.device_id) or peer.device_id in self._dialing:
             return
         log.info("discovered %s (%r) at %s:%d", peer.device_id, peer.name, host, peer.tcp_port)
@@ -245,18 +250,21 @@ class LanLinkProvider:
             pending: list[Packet | BadLine] = []
             if peer is not None and peer.protocol_version < 8:
                 final = peer
-            else:
+            elif peer is not None:
                 await stream.write(ours.to_packet().to_line(_now_ms()))
-                wait = V8_IDENTITY_TIMEOUT if peer is not None else UNKNOWN_VERSION_IDENTITY_TIMEOUT
+                final, pending = await _read_identity(stream, framer, V8_IDENTITY_TIMEOUT)
+                _check_consistent(peer, final)
+            else:
+                # `connect HOST`: the version is unknown. A v8 peer writes its identity unprompted
+                # right after the handshake; a v7 peer never does, and would answer an identity of
+                # ours as a stray packet (KDE 22.12 replies pair:false). So listen first.
                 try:
-                    final, pending = await _read_identity(stream, framer, wait)
+                    final, pending = await _read_identity(
+                        stream, framer, UNKNOWN_VERSION_IDENTITY_TIMEOUT)
+                    await stream.write(ours.to_packet().to_line(_now_ms()))
                 except TimeoutError:
-                    if peer is not None:
-                        raise
-                    # A protocol 7 peer never sends an in-TLS identity: use what we know of it.
-                    final = self._known_identity(cn) or Identity(cn, cn[:32], "desktop", 7)
-                if peer is not None:
-                    _check_consistent(peer, final)
+                    final = (self.heard.get(cn) or self._known_identity(cn)
+                             or Identity(cn, cn[:32], "desktop", 7))
             if not _same_device_id(cn, final.device_id):
                 raise RemoteProtocolError(
                     f"certificate CN {cn!r} does not match device id {final.device_id!r}"
