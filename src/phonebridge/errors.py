@@ -15,6 +15,10 @@ class DeviceError(PhonebridgeError):
     """An action on a device is not possible right now (unknown, unreachable, not paired)."""
 
 
+class UnknownDeviceError(DeviceError):
+    """No device with that id is known."""
+
+
 __all__ = [
     "DeviceError",
     "LocalProtocolError",
@@ -22,4 +26,5 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "StartupError",
+    "UnknownDeviceError",
 ]

@@ -1,13 +1,13 @@
 """`phonebridge`: start the app, run the daemon, and drive it from scripts.
 
-Commands and their JSON fields are a public contract: add, never rename.
+This module holds the entry point, `daemon` and `open`; each feature's commands live in their own
+module listed in FEATURES. Commands and their JSON fields are a public contract: add, never rename.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import subprocess
@@ -15,13 +15,16 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from phonebridge import __version__
 from phonebridge.config import default_home
 
+from . import devices
 from .client import NOT_RUNNING, ApiClient, CliError
+
+FEATURES = (devices,)
+"""Modules that add commands: each has `add_parsers(subparsers)` and `COMMANDS` (name -> handler)."""
 
 DAEMON_START_TIMEOUT = 20.0
 
@@ -44,26 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = sub.add_parser("daemon", help="run the daemon in the foreground")
     add_daemon_options(daemon)
 
-    p = sub.add_parser("devices", help="list known devices")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("status", help="show the daemon's status")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("pair", help="accept DEVICE's pair request, else ask it to pair and wait")
-    p.add_argument("device")
-    p.add_argument("--timeout", type=float, default=35.0, help="seconds to wait for the answer")
-    p.add_argument("--json", action="store_true")
-    for name, text in (("reject", "reject DEVICE's pair request"), ("unpair", "unpair DEVICE"),
-                       ("ring", "ring DEVICE (find my phone)")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("device")
-    p = sub.add_parser("ping", help="send a ping to DEVICE")
-    p.add_argument("device")
-    p.add_argument("message", nargs="?")
-    p = sub.add_parser("connect", help="link to a device by address, e.g. over a VPN")
-    p.add_argument("address", metavar="HOST[:PORT]")
-    p.add_argument("--json", action="store_true")
-    sub.add_parser("refresh", help="announce this computer on the network again")
-    sub.add_parser("stop", help="stop the daemon")
+    for feature in FEATURES:
+        feature.add_parsers(sub)
     sub.add_parser("open", help="start the daemon if needed and open the web UI")
     return parser
 
@@ -94,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_daemon(home, args)
         if args.command in (None, "open"):
             return open_app(home, demo=args.demo, browser=not args.no_browser)
-        handler = COMMANDS[args.command]
+        handler = next(f.COMMANDS[args.command] for f in FEATURES if args.command in f.COMMANDS)
         return handler(ApiClient(home), args) or 0
     except CliError as exc:
         print(f"phonebridge: {exc}", file=sys.stderr)
@@ -182,169 +167,3 @@ def start_daemon_in_background(home: Path, demo: bool) -> ApiClient:
 
 
 # -- client commands -------------------------------------------------------------------------------
-
-def resolve_device(client: ApiClient, wanted: str) -> dict[str, Any]:
-    """A device by exact id, by unique name (case-insensitive), or by unique id prefix."""
-    devices = client.get("/api/devices")
-    for device in devices:
-        if device["id"] == wanted:
-            return device
-    by_name = [d for d in devices if d["name"].casefold() == wanted.casefold()]
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1:
-        ids = ", ".join(d["id"] for d in by_name)
-        raise CliError(f"{len(by_name)} devices are named {wanted!r} ({ids}): use the id")
-    by_prefix = [d for d in devices if d["id"].startswith(wanted)] if len(wanted) >= 4 else []
-    if len(by_prefix) == 1:
-        return by_prefix[0]
-    known = ", ".join(f"{d['name']} ({d['id']})" for d in devices) or "none"
-    raise CliError(f"no device {wanted!r}; known devices: {known}")
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def cmd_devices(client: ApiClient, args: argparse.Namespace) -> int:
-    devices = client.get("/api/devices")
-    if args.json:
-        print_json(devices)
-        return 0
-    if not devices:
-        print("No devices yet. Open the KDE Connect app on your phone on the same network, "
-              "or use `phonebridge connect HOST`.")
-        return 0
-    for d in devices:
-        state = d["pair_state"]
-        if d.get("certificate_changed"):
-            state = "CERTIFICATE CHANGED (refused; `phonebridge unpair` to forget it)"
-        reach = "reachable" if d["reachable"] else "unreachable"
-        battery = d.get("battery")
-        extra = f", battery {battery['charge']}%{' charging' if battery['charging'] else ''}" if battery else ""
-        key = f", key {d['verification_key']}" if d.get("verification_key") and state != "paired" else ""
-        print(f"{d['name']} ({d['id']}) {d['type']}, protocol {d['protocol_version']}: "
-              f"{state}, {reach}{extra}{key}")
-    return 0
-
-
-def cmd_status(client: ApiClient, args: argparse.Namespace) -> int:
-    status = client.get("/api/status")
-    if args.json:
-        print_json(status)
-        return 0
-    print(f"PhoneBridge {status['version']} as {status['name']} ({status['id']})")
-    print(f"  API http://127.0.0.1:{status['api_port']}/, links on tcp/{status['tcp_port']}")
-    print(f"  discovery: {'on' if status['discovery'] else 'off'}"
-          f"{' (' + ', '.join(status['discovery_addresses']) + ')' if status['discovery'] else ''},"
-          f" mDNS {'on' if status['mdns'] else 'off'}")
-    print(f"  devices: {status['devices']} known, {status['paired_devices']} paired, "
-          f"{status['reachable_devices']} reachable")
-    return 0
-
-
-def cmd_pair(client: ApiClient, args: argparse.Namespace) -> int:
-    device = resolve_device(client, args.device)
-    path = f"/api/devices/{device['id']}/pair"
-    if device["paired"]:
-        print(f"Already paired with {device['name']}.")
-        return 0
-    incoming = device["pair_state"] == "incoming"
-    result = client.post(path, {})
-    if not incoming and result["pair_state"] == "requested":
-        print(f"Asked {result['name']} to pair. Verification key: {result['verification_key']}"
-              " (check that the device shows the same). Waiting for an answer...", flush=True)
-        result = client.post(path, {"wait": True, "timeout": args.timeout}, timeout=args.timeout + 5)
-    if getattr(args, "json", False):
-        print_json(result)
-    if result["paired"]:
-        if not getattr(args, "json", False):
-            print(f"Paired with {result['name']} (verification key {result['verification_key']}).")
-        return 0
-    raise CliError(f"{result['name']} did not pair (state: {result['pair_state']})")
-
-
-def device_action(action: str, done: str, body: Callable[[argparse.Namespace], Any] = lambda a: {}):
-    """A command that posts to /api/devices/{id}/ACTION and prints DONE (with {name})."""
-
-    def command(client: ApiClient, args: argparse.Namespace) -> int:
-        device = resolve_device(client, args.device)
-        client.post(f"/api/devices/{device['id']}/{action}", body(args))
-        print(done.format(name=device["name"]))
-        return 0
-
-    return command
-
-
-cmd_reject = device_action("reject", "Rejected the pair request of {name}.")
-cmd_unpair = device_action("unpair", "Unpaired {name}.")
-cmd_ping = device_action("ping", "Pinged {name}.", lambda args: {"message": args.message})
-cmd_ring = device_action("ring", "Ringing {name}.")
-
-
-def cmd_connect(client: ApiClient, args: argparse.Namespace) -> int:
-    host, port = parse_address(args.address)
-    device = client.post("/api/connect", {"host": host, "port": port}, timeout=30)
-    if args.json:
-        print_json(device)
-    else:
-        print(f"Linked to {device['name']} ({device['id']}), "
-              f"{'paired' if device['paired'] else 'not paired: run `phonebridge pair ' + device['id'] + '`'}.")
-    return 0
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, port = text, 1716
-    if text.startswith("["):  # [IPv6]:port
-        host, _, rest = text[1:].partition("]")
-        if rest.startswith(":"):
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = _port(port_text, text)
-    if not host:
-        raise CliError(f"no host in {text!r}", 2)
-    return host, port
-
-
-def _port(text: str, whole: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise CliError(f"bad port in {whole!r}", 2)
-    return port
-
-
-def cmd_refresh(client: ApiClient, args: argparse.Namespace) -> int:
-    client.post("/api/refresh")
-    print("Announced.")
-    return 0
-
-
-def cmd_stop(client: ApiClient, args: argparse.Namespace) -> int:
-    client.post("/api/shutdown")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            client.get("/api/status")
-        except CliError:
-            print("PhoneBridge stopped.")
-            return 0
-        time.sleep(0.2)
-    raise CliError("the daemon did not stop within 15 s")
-
-
-COMMANDS = {
-    "stop": cmd_stop,
-    "devices": cmd_devices,
-    "status": cmd_status,
-    "pair": cmd_pair,
-    "reject": cmd_reject,
-    "unpair": cmd_unpair,
-    "ping": cmd_ping,
-    "ring": cmd_ring,
-    "connect": cmd_connect,
-    "refresh": cmd_refresh,
-}

@@ -21,7 +21,7 @@ from typing import Any
 from phonebridge.core.device import Device
 from phonebridge.core.plugin import Plugin, PluginContext
 from phonebridge.desktop.base import Desktop
-from phonebridge.errors import DeviceError
+from phonebridge.errors import DeviceError, UnknownDeviceError
 from phonebridge.events import Event, EventBus
 from phonebridge.protocol import types
 from phonebridge.protocol.certs import verification_key
@@ -115,7 +115,7 @@ class DeviceManager:
         try:
             return self.devices[device_id]
         except KeyError:
-            raise DeviceError(f"unknown device {device_id}") from None
+            raise UnknownDeviceError(f"unknown device {device_id}") from None
 
     def _changed(self, device: Device) -> None:
         if self.devices.get(device.id) is not device:
