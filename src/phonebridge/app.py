@@ -128,6 +128,7 @@ class Daemon:
             identity=lambda: self.identity,
             cert_pem=local.cert_pem,
             key_pem=local.key_pem,
+            identity_files=local.files,
             on_link=self.manager.on_link,
             is_linked=self.manager.is_linked,
             known_identity=self.manager.known_identity,

@@ -18,8 +18,10 @@ KEY_FILE = "private_key.pem"
 
 
 class LocalIdentity:
-    def __init__(self, device_id: str, cert_pem: bytes, key_pem: bytes) -> None:
+    def __init__(self, device_id: str, cert_pem: bytes, key_pem: bytes, home: Path) -> None:
         self.device_id = device_id
+        self.files = (str(home / CERT_FILE), str(home / KEY_FILE))
+        """(certificate, key) paths: Python's ssl loads them from files (payload channels)."""
         self.cert_pem = cert_pem
         self.key_pem = key_pem
         self.cert_der = x509.load_pem_x509_certificate(cert_pem).public_bytes(
@@ -45,12 +47,12 @@ def load_or_create_identity(home: Path) -> LocalIdentity:
         device_id = certificate_common_name(cert_der)
         if not is_valid_device_id(device_id):
             raise StartupError(f"{cert_path}: CN {device_id!r} is not a valid device id")
-        return LocalIdentity(device_id, cert_pem, key_pem)
+        return LocalIdentity(device_id, cert_pem, key_pem, home)
     device_id = new_device_id()
     cert_pem, key_pem = create_certificate(device_id)
     _write_private(key_path, key_pem)
     _write_private(cert_path, cert_pem)
-    return LocalIdentity(device_id, cert_pem, key_pem)
+    return LocalIdentity(device_id, cert_pem, key_pem, home)
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -338,6 +338,7 @@ class DeviceManager:
                 device_name=lambda d=device: d.identity.name,
                 peer_incoming=lambda d=device: d.identity.incoming,
                 send_packet=lambda p, d=device: self._send(d, p),
+                link=lambda d=device: d.link,
                 bus=self.bus,
                 desktop=self.desktop,
                 state=device.state,

@@ -7,12 +7,14 @@ capabilities, PROTOCOL.md §8.0), publish events and reach desktop services.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from phonebridge.errors import DeviceError
 from phonebridge.events import Event, EventBus
 from phonebridge.protocol.packet import Packet
+from phonebridge.transports.base import Link
 
 if TYPE_CHECKING:
     from phonebridge.desktop.base import Desktop
@@ -48,6 +50,8 @@ class PluginContext:
     send_packet: Callable[[Packet], Awaitable[None]]
     bus: EventBus
     desktop: Desktop
+    link: Callable[[], Link | None] = lambda: None
+    """The device's current link (payload channels); plugins use fetch_payload/offer_payload."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-device values the plugin exposes in the device's JSON (e.g. battery)."""
     on_state_change: Callable[[], None] = lambda: None
@@ -65,6 +69,28 @@ class PluginContext:
             return False
         await self.send_packet(packet)
         return True
+
+    def _link(self) -> Link:
+        link = self.link()
+        if link is None:
+            raise DeviceError("the device is not reachable")
+        return link
+
+    async def fetch_payload(
+        self, packet: Packet, write: Callable[[bytes], object],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Receive the payload announced by `packet` (raises ConnectionError when incomplete)."""
+        return await self._link().fetch_payload(packet, write, progress)
+
+    async def offer_payload(
+        self, packet: Packet, size: int, chunks: AsyncIterator[bytes],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Send `packet` with a payload (only if the peer accepts its type); returns bytes sent."""
+        if not self.can_send(packet.type):
+            raise DeviceError(f"the device does not accept {packet.type}")
+        return await self._link().offer_payload(packet, size, chunks, progress)
 
     def publish(self, event_type: str, **data: Any) -> None:
         self.bus.publish(Event(event_type, self.device_id, data))

@@ -79,6 +79,7 @@ class DemoPhone:
             identity=lambda: self.identity,
             cert_pem=self._local.cert_pem,
             key_pem=self._local.key_pem,
+            identity_files=self._local.files,
             on_link=self._on_link,
             is_linked=lambda _id: self.link is not None,
             known_identity=lambda _id: None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from phonebridge.protocol.framing import BadLine
@@ -28,3 +28,15 @@ class Link(Protocol):
 
     async def close(self) -> None:
         """Close the link; idempotent."""
+
+    async def fetch_payload(
+        self, packet: Packet, write: Callable[[bytes], object],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Receive the payload `packet` announces into `write`; raises ConnectionError if short."""
+
+    async def offer_payload(
+        self, packet: Packet, size: int, chunks: AsyncIterator[bytes],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Send `packet` with a payload of `size` bytes from `chunks`; returns the bytes sent."""

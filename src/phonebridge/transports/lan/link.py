@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from phonebridge.protocol.errors import RemoteProtocolError
 from phonebridge.protocol.framing import BadLine, LineFramer
 from phonebridge.protocol.identity import Identity
-from phonebridge.protocol.packet import Packet
+from phonebridge.protocol.packet import Packet, body_int
 
+from . import payload
 from .tls import TlsStream
 
 
@@ -26,6 +28,9 @@ class LanLink:
         peer_host: str,
         address: tuple[str, int] | None,
         pending: list[Packet | BadLine] | None = None,
+        *,
+        local_host: str | None = None,
+        identity_files: tuple[str, str] | None = None,
     ) -> None:
         self._stream = stream
         self._framer = framer
@@ -38,6 +43,9 @@ class LanLink:
         self.close_reason: str | None = None
         self.closed = False
         self.tls_version = stream.version()
+        self.local_host = local_host
+        self._identity_files = identity_files
+        self._payload_tls: payload.PayloadTls | None = None
 
     def __repr__(self) -> str:
         return f"<LanLink {self.identity.device_id} {self.peer_host} {self.tls_version}>"
@@ -50,6 +58,39 @@ class LanLink:
             except (OSError, ConnectionError) as exc:
                 self._note_close(f"write failed: {exc}")
                 raise ConnectionError(str(exc)) from None
+
+    def payload_tls(self) -> payload.PayloadTls:
+        """TLS for payload channels: our certificate, and this link's peer certificate as the pin."""
+        if self._payload_tls is None:
+            if self._identity_files is None:
+                raise payload.PayloadError("this link cannot carry payloads")
+            cert_file, key_file = self._identity_files
+            self._payload_tls = payload.PayloadTls(cert_file, key_file, self.certificate)
+        return self._payload_tls
+
+    async def fetch_payload(
+        self, packet: Packet, write: Callable[[bytes], object],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Receive the payload announced by `packet` into `write` (PROTOCOL.md §7)."""
+        port = body_int((packet.payload_transfer_info or {}).get("port"))
+        if port is None or packet.payload_size is None:
+            raise payload.PayloadError(f"{packet.type} announces no payload")
+        return await payload.fetch(self.peer_host, port, packet.payload_size,
+                                   self.payload_tls().client, write, progress)
+
+    async def offer_payload(
+        self, packet: Packet, size: int, chunks: AsyncIterator[bytes],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Send `packet` with a payload of `size` bytes taken from `chunks`; returns bytes sent."""
+        server = payload.PayloadServer(self.payload_tls().server, self.local_host)
+        port = await server.open()
+        try:
+            await self.send(replace(packet, payload_size=size, payload_transfer_info={"port": port}))
+            return await server.send(chunks, progress, size=size)
+        finally:
+            server.close()
 
     async def packets(self) -> AsyncIterator[Packet | BadLine]:
         while self._pending:

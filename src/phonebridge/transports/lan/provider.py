@@ -78,6 +78,7 @@ class LanLinkProvider:
         identity: Callable[[], Identity],
         cert_pem: bytes,
         key_pem: bytes,
+        identity_files: tuple[str, str] | None = None,
         on_link: Callable[[LanLink], Awaitable[None]],
         is_linked: Callable[[str], bool],
         known_identity: Callable[[str], Identity | None],
@@ -89,6 +90,7 @@ class LanLinkProvider:
         udp_port: int | None = None,
     ) -> None:
         self._identity = identity
+        self._identity_files = identity_files
         self._server_ctx = make_context(cert_pem, key_pem, server=True)
         self._client_ctx = make_context(cert_pem, key_pem, server=False)
         self._on_link = on_link
@@ -270,7 +272,8 @@ class LanLinkProvider:
                     f"certificate CN {cn!r} does not match device id {final.device_id!r}"
                 )
             framer.max_line = MAX_LINE
-            link = LanLink(stream, framer, final, cert, host, (host, port), pending)
+            link = LanLink(stream, framer, final, cert, host, (host, port), pending,
+                           local_host=_local_host(writer), identity_files=self._identity_files)
             self.announced[final.device_id] = (host, port)
             await self._on_link(link)
             writer = None
@@ -358,7 +361,16 @@ class LanLinkProvider:
         framer.max_line = MAX_LINE
         port = clear.tcp_port or self.announced.get(clear.device_id, (None, None))[1]
         address = (peer_host, port) if port else None
-        return LanLink(stream, framer, final, cert, peer_host, address, pending)
+        return LanLink(stream, framer, final, cert, peer_host, address, pending,
+                       local_host=_local_host(writer), identity_files=self._identity_files)
+
+
+def _local_host(writer: asyncio.StreamWriter) -> str | None:
+    sockname = writer.get_extra_info("sockname")
+    if not sockname:
+        return None
+    host = sockname[0]
+    return host[7:] if host.startswith("::ffff:") else host
 
 
 def _peer_certificate(stream: TlsStream) -> bytes:
