@@ -20,6 +20,7 @@ from typing import Any
 from phonebridge import __version__
 from phonebridge.config import Settings, ensure_home
 from phonebridge.core.device_manager import DeviceManager
+from phonebridge.core.services import Services
 from phonebridge.desktop.base import Desktop
 from phonebridge.errors import DeviceError, StartupError
 from phonebridge.events import Event, EventBus
@@ -115,6 +116,7 @@ class Daemon:
             await self._db.open()
         except Exception as exc:
             raise StartupError(f"cannot open {settings.database_file}: {exc}") from None
+        self.services = Services(home=settings.home)
         self.manager = DeviceManager(
             identity=self.identity,
             certificate=local.cert_der,
@@ -122,6 +124,7 @@ class Daemon:
             repository=DeviceRepository(self._db),
             bus=self.bus,
             desktop=self.desktop,
+            services=self.services,
         )
         await self.manager.start()
         self.provider = LanLinkProvider(

@@ -20,6 +20,7 @@ from typing import Any
 
 from phonebridge.core.device import Device
 from phonebridge.core.plugin import Plugin, PluginContext
+from phonebridge.core.services import Services
 from phonebridge.desktop.base import Desktop
 from phonebridge.errors import DeviceError, UnknownDeviceError
 from phonebridge.events import Event, EventBus
@@ -57,6 +58,7 @@ class DeviceManager:
         bus: EventBus,
         desktop: Desktop,
         clock: Callable[[], float] = time.time,
+        services: Services | None = None,
     ) -> None:
         self.identity = identity
         self.certificate = certificate
@@ -65,6 +67,7 @@ class DeviceManager:
         self.bus = bus
         self.desktop = desktop
         self._clock = clock
+        self.services = services or Services()
         self.devices: dict[str, Device] = {}
         self._tasks: set[asyncio.Task] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -339,6 +342,7 @@ class DeviceManager:
                 peer_incoming=lambda d=device: d.identity.incoming,
                 send_packet=lambda p, d=device: self._send(d, p),
                 link=lambda d=device: d.link,
+                services=self.services,
                 bus=self.bus,
                 desktop=self.desktop,
                 state=device.state,

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from phonebridge.core.services import Services
 from phonebridge.errors import DeviceError
 from phonebridge.events import Event, EventBus
 from phonebridge.protocol.packet import Packet
@@ -50,6 +51,8 @@ class PluginContext:
     send_packet: Callable[[Packet], Awaitable[None]]
     bus: EventBus
     desktop: Desktop
+    services: Services = field(default_factory=lambda: Services())
+    """Repositories and settings of the features (core/services.py)."""
     link: Callable[[], Link | None] = lambda: None
     """The device's current link (payload channels); plugins use fetch_payload/offer_payload."""
     state: dict[str, Any] = field(default_factory=dict)

@@ -1,10 +1,9 @@
 """DemoPhone: behaves on the wire like the KDE Connect Android app (PROTOCOL.md §2, §8).
 
 It has its own certificate and state folder, uses the same LAN transport as the daemon, dials the
-daemon over loopback (never broadcasting), accepts pairing at once as a user tapping "Accept"
-would, and then does what Android does on connect: sends its battery, clipboard.connect and
-connectivity report, asks for the media player list and the command list. Features grow by adding
-a handler to `DemoPhone.handlers` and a sender method.
+daemon over loopback (never broadcasting) and accepts pairing at once as a user tapping "Accept"
+would. What it does as a phone lives in feature modules (demo/feature.py, one per feature, listed
+in FEATURES): battery, connectivity, ping and find-my-phone are in demo/basics.py.
 """
 
 from __future__ import annotations
@@ -25,6 +24,9 @@ from phonebridge.protocol.packet import Packet
 from phonebridge.protocol.pairing import PairingSession, PairState, SendPacket
 from phonebridge.transports.lan.link import LanLink
 from phonebridge.transports.lan.provider import LanLinkProvider
+
+from .basics import BasicsFeature
+from .feature import PhoneFeature
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ ANDROID_OUTGOING = frozenset({
     types.TELEPHONY,
 })
 
+FEATURES: tuple[type[PhoneFeature], ...] = (BasicsFeature,)
+"""The phone's features, one module each."""
+
 DEMO_NAME = "Demo Pixel"
 TRUST_FILE = "trusted.json"
 
@@ -56,7 +61,8 @@ TRUST_FILE = "trusted.json"
 class DemoPhone:
     """One simulated phone. `received` keeps every packet the desktop sent it, for tests."""
 
-    def __init__(self, home: Path, *, name: str = DEMO_NAME, battery: int = 76) -> None:
+    def __init__(self, home: Path, *, name: str = DEMO_NAME, battery: int = 76,
+                 features: tuple[type[PhoneFeature], ...] = FEATURES) -> None:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
         self._local = load_or_create_identity(home)
@@ -68,9 +74,6 @@ class DemoPhone:
             incoming=ANDROID_INCOMING,
             outgoing=ANDROID_OUTGOING,
         )
-        self.battery = battery
-        self.charging = False
-        self.ringing = False
         self.received: list[Packet] = []
         self.link: LanLink | None = None
         self.session: PairingSession | None = None
@@ -89,11 +92,24 @@ class DemoPhone:
         )
         self._tasks: set[asyncio.Task] = set()
         self.changed = asyncio.Event()
-        self.handlers = {
-            types.PAIR: self._on_pair,
-            types.PING: self._on_ping,
-            types.FINDMYPHONE_REQUEST: self._on_findmyphone,
-        }
+        self.features = [feature(self) for feature in features]
+        self.handlers = {}
+        for feature in self.features:
+            self.handlers.update(feature.handlers())
+        self.handlers[types.PAIR] = self._on_pair
+        self.basics = self.feature(BasicsFeature)
+        self.basics.battery = battery
+
+    def feature(self, cls: type[PhoneFeature]):  # noqa: ANN201 - returns an instance of cls
+        return next(f for f in self.features if isinstance(f, cls))
+
+    @property
+    def battery(self) -> int:
+        return self.basics.battery
+
+    @property
+    def ringing(self) -> bool:
+        return self.basics.ringing
 
     @property
     def device_id(self) -> str:
@@ -113,6 +129,8 @@ class DemoPhone:
         await self._provider.connect(desktop_host, desktop_port, desktop)
 
     async def stop(self) -> None:
+        for feature in self.features:
+            await feature.close()
         if self.link is not None:
             await self.link.close("phone stopping")
         for task in list(self._tasks):
@@ -176,35 +194,14 @@ class DemoPhone:
             self._save_trust()
 
     async def _on_paired(self) -> None:
-        await self.send_battery()
-        await self.send(Packet(types.CLIPBOARD_CONNECT, {"content": "", "timestamp": 0}))
-        await self.send(Packet(types.CONNECTIVITY_REPORT, {
-            "signalStrengths": {"6": {"networkType": "LTE", "signalStrength": 3}},
-        }))
-        await self.send(Packet(types.MPRIS_REQUEST, {"requestPlayerList": True}))
-        await self.send(Packet(types.RUNCOMMAND_REQUEST, {"requestCommandList": True}))
-
-    async def _on_ping(self, packet: Packet) -> None:
-        log.info("demo phone got a ping: %s", packet.body.get("message", ""))
-
-    async def _on_findmyphone(self, packet: Packet) -> None:
-        self.ringing = not self.ringing  # a second request stops the ringer
-
-    # -- what the phone can do -----------------------------------------------------------------
+        for feature in self.features:
+            await feature.on_paired()
 
     async def send_battery(self, charge: int | None = None, charging: bool | None = None) -> None:
-        if charge is not None:
-            self.battery = charge
-        if charging is not None:
-            self.charging = charging
-        await self.send(Packet(types.BATTERY, {
-            "currentCharge": self.battery,
-            "isCharging": self.charging,
-            "thresholdEvent": 1 if self.battery <= 15 and not self.charging else 0,
-        }))
+        await self.basics.send_battery(charge, charging)
 
     async def ping(self, message: str | None = None) -> None:
-        await self.send(Packet(types.PING, {"message": message} if message else {}))
+        await self.basics.ping(message)
 
     # -- trust -------------------------------------------------------------------------------
 
