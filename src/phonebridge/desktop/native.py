@@ -24,6 +24,11 @@ def _has_session_bus() -> bool:
 
 class NativeDesktop:
     def __init__(self) -> None:
+        from .fake import FakeClipboard, FakeOpener
+
+        # Placeholders until the real backends (desktop/clipboard.py, desktop/opener.py) land.
+        self.clipboard = FakeClipboard()
+        self.opener = FakeOpener()
         self._notifier = None
         self._available = not sys.platform.startswith("linux") or _has_session_bus()
         if not self._available:
