@@ -21,6 +21,7 @@ from phonebridge import __version__
 from phonebridge.config import Settings, ensure_home
 from phonebridge.core.device_manager import DeviceManager
 from phonebridge.core.services import Services
+from phonebridge.core.transfers import TransferManager
 from phonebridge.desktop.base import Desktop
 from phonebridge.errors import DeviceError, StartupError
 from phonebridge.events import Event, EventBus
@@ -30,7 +31,13 @@ from phonebridge.protocol.constants import PROTOCOL_VERSION
 from phonebridge.protocol.identity import Identity
 from phonebridge.state_lock import StateLock
 from phonebridge.store.database import Database
+from phonebridge.store.calls import CallRepository
 from phonebridge.store.devices import DeviceRepository
+from phonebridge.store.transfers import TransferRepository
+from phonebridge.store.notifications import NotificationRepository
+from phonebridge.store.search import SearchRepository
+from phonebridge.store.messages import MessageRepository
+from phonebridge.store.contacts import ContactRepository
 from phonebridge.transports.lan.provider import LanLinkProvider, PortInUseError
 
 log = logging.getLogger(__name__)
@@ -117,6 +124,15 @@ class Daemon:
         except Exception as exc:
             raise StartupError(f"cannot open {settings.database_file}: {exc}") from None
         self.services = Services(home=settings.home)
+        self.services.notifications = NotificationRepository(self._db)
+        self.services.calls = CallRepository(self._db)
+        self.services.messages = MessageRepository(self._db)
+        self.services.contacts = ContactRepository(self._db)
+        self.search = SearchRepository(self._db)
+        self.transfers = TransferManager(self.bus, TransferRepository(self._db))
+        await self.transfers.start()
+        self.services.transfers = self.transfers
+        self.services.download_dir = settings.downloads
         self.manager = DeviceManager(
             identity=self.identity,
             certificate=local.cert_der,
@@ -170,6 +186,12 @@ class Daemon:
 
         assert self.provider is not None and self.manager is not None
         self.demo_phone = DemoPhone(self.settings.home / "demo-phone")
+        from phonebridge.demo.notifications import NotificationsFeature
+
+        self.demo_phone.feature(NotificationsFeature).timeline = True  # posts and rings over time
+        from phonebridge.demo.sms import FULL, SmsFeature
+
+        self.demo_phone.feature(SmsFeature).use_history(FULL)  # the full seeded texts history
         await self.demo_phone.start("127.0.0.1", self.provider.tcp_port, self.identity)
         for _ in range(200):
             if self.manager.is_linked(self.demo_phone.device_id):
@@ -191,6 +213,8 @@ class Daemon:
             await self.provider.stop()
         if self.manager is not None:
             await self.manager.stop()
+        if getattr(self, "transfers", None) is not None:
+            await self.transfers.stop()
         if self._db is not None:
             await self._db.close()
         with contextlib.suppress(OSError, ValueError):

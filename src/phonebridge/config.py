@@ -45,10 +45,19 @@ class Settings:
     tcp_port_max: int = 1764
     udp_port: int = 1716
     demo: bool = False
+    download_dir: str = ""
+    """Where received files go; empty = the user's Downloads folder."""
 
     @property
     def device_name(self) -> str:
         return sanitize_device_name(self.name or socket.gethostname()) or "PhoneBridge"
+
+    @property
+    def downloads(self) -> Path:
+        """The download folder: `download_dir`, else the platform's Downloads folder."""
+        if self.download_dir:
+            return Path(self.download_dir).expanduser()
+        return platformdirs.user_downloads_path()
 
     @property
     def config_file(self) -> Path:

@@ -37,7 +37,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 
 def run(cmd: list[str], *, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    # cwd /tmp: KDE 22.12 saves a shared text as kdeconnect-XXXXXX.txt in its working directory.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd="/tmp")
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -117,6 +118,34 @@ class Peer:
         return any(device_id in line and re.search(r"\breachable\)", line)
                    for line in out.splitlines())
 
+    # sharing (tests/interop/test_share.py)
+    def share_root(self) -> Path:
+        """A host folder the peer can read, for files it shares."""
+        raise NotImplementedError
+
+    def downloads(self) -> Path:
+        """Where the peer saves files shared with it (HOME/Downloads), as a host path."""
+        raise NotImplementedError
+
+    def peer_path(self, host_path: Path) -> str:
+        """`host_path` as the peer daemon sees it."""
+        return str(host_path)
+
+    def prepare_share(self, device_id: str) -> None:
+        """Anything the peer needs before the share tests (paired with `device_id`)."""
+
+    def share(self, device_id: str, *host_paths: Path) -> None:
+        # One call per file: kdeconnect-cli takes only the last of repeated --share options; calls
+        # in quick succession join the peer's running upload job (a batch, as its UI makes).
+        for path in host_paths:
+            self.sh("cli", "-d", device_id, "--share", self.peer_path(path))
+
+    def share_text(self, device_id: str, text: str) -> None:
+        self.sh("cli", "-d", device_id, "--share-text", text)
+
+    def share_url(self, device_id: str, url: str) -> None:
+        self.sh("cli", "-d", device_id, "--share", url)
+
     def ping_received(self, message: str) -> bool:
         try:
             return message in self.monitor_log.read_text(errors="replace")
@@ -162,6 +191,12 @@ class KdeConnect7(Peer):
     def daemon_pid(self) -> int:
         return int((self.state / "kdeconnectd.pid").read_text())
 
+    def share_root(self) -> Path:
+        return self.state / "share-src"
+
+    def downloads(self) -> Path:
+        return self.state / "home" / "Downloads"
+
     def _device_call(self, device_id: str, method: str) -> str:
         out = self.sh("dbus-send", "--print-reply=literal", "--dest=org.kde.kdeconnect",
                       f"/modules/kdeconnect/devices/{device_id}",
@@ -197,6 +232,15 @@ class KdeConnect8(Peer):
     def daemon_pid(self) -> int:
         return int((self.state / "run" / "kdeconnectd.pid").read_text())
 
+    def share_root(self) -> Path:
+        return self.state / "root" / "kc8" / "share"
+
+    def downloads(self) -> Path:
+        return self.state / "root" / "kc8" / "home" / "Downloads"
+
+    def peer_path(self, host_path: Path) -> str:
+        return "/" + str(host_path.relative_to(self.state / "root"))
+
     def _props(self, device_id: str) -> dict[str, str]:
         out = self.sh("verification-key", device_id, check=False).stdout
         return dict(re.findall(r"(\w+)=(\S*)", out))
@@ -207,6 +251,13 @@ class KdeConnect8(Peer):
 
     def is_paired(self, device_id: str) -> bool:
         return self._props(device_id).get("isPaired") == "true"
+
+    def send_clipboard(self, device_id: str, content: str | None = None) -> None:
+        """D-Bus `sendClipboard` of its clipboard plugin: its own clipboard, or `content` as-is."""
+        self.sh("dbus-send", "--print-reply", "--dest=org.kde.kdeconnect",
+                f"/modules/kdeconnect/devices/{device_id}/clipboard",
+                "org.kde.kdeconnect.device.clipboard.sendClipboard",
+                *([f"string:{content}"] if content is not None else []))
 
 
 class GSConnect(Peer):
@@ -227,6 +278,49 @@ class GSConnect(Peer):
 
     def daemon_pid(self) -> int:
         return int((self.state / "run" / "gjs.pid").read_text())
+
+    def share_root(self) -> Path:
+        return self.state / "root" / "gsc" / "share"
+
+    def downloads(self) -> Path:
+        return self.state / "root" / "gsc" / "home" / "Downloads"
+
+    def peer_path(self, host_path: Path) -> str:
+        return "/" + str(host_path.relative_to(self.state / "root"))
+
+    def prepare_share(self, device_id: str) -> None:
+        # Without a notification server GSConnect forwards its own "Transferring File" toasts to
+        # devices that accept kdeconnect.notification, and such a write colliding with the share
+        # packet fails the share (see share()). Turn that forwarding off for our device: its
+        # GSettings keyfile backend watches the file, so the running service picks it up.
+        keyfile = self.state / "root" / "gsc" / "home" / ".config" / "glib-2.0" / "settings" / "keyfile"
+        section = f"[org/gnome/shell/extensions/gsconnect/device/{device_id}/plugin/notification]"
+        lines = keyfile.read_text().splitlines()
+        lines = [line for line in lines if line != "send-notifications=false"]
+        if section in lines:
+            lines.insert(lines.index(section) + 1, "send-notifications=false")
+        else:
+            lines += ["", section, "send-notifications=false"]
+        keyfile.write_text("\n".join(lines) + "\n")
+        time.sleep(1)
+
+    def share(self, device_id: str, *host_paths: Path) -> None:
+        # One shareFile action per file (GSConnect has no batch verb). GSConnect 62 fails a share
+        # at once when another packet is being written to the link at that moment ("Stream has
+        # outstanding operation" in its log; prepare_share() removes the usual cause): retry then.
+        log = self.state / "log" / "peer.log"
+        for path in host_paths:
+            for _attempt in range(3):
+                offset = log.stat().st_size if log.exists() else 0
+                self.sh("share", device_id, self.peer_path(path))
+                time.sleep(0.5)
+                with open(log, "rb") as fh:
+                    fh.seek(offset)
+                    if b"outstanding operation" not in fh.read():
+                        break
+
+    def share_url(self, device_id: str, url: str) -> None:
+        self.sh("action", device_id, "shareUri", f"'{url}'")
 
     def request_pair(self, device_id: str) -> None:
         self.sh("pair", device_id)
@@ -265,6 +359,43 @@ class GSConnect(Peer):
 
     def sees(self, device_id: str) -> bool:
         return self._device(device_id).get("connected") == "true"
+
+    # Its clipboard is GTK's on the Xvfb display inside the root (no GNOME Shell clipboard service
+    # runs), so another X client there can copy and paste; GSConnect syncs only with the per-device
+    # settings send-content / receive-content on (both off by default).
+    def in_root(self, *cmd: str, timeout: float = 30, background: bool = False):  # noqa: ANN201
+        command = [
+            "nsenter", "--target", str(self.daemon_pid()), "--mount", "--net", "--uts", "--root",
+            "--wd", "/usr/bin/env", "-i", "HOME=/gsc/home", "XDG_RUNTIME_DIR=/gsc/run",
+            "XDG_CONFIG_HOME=/gsc/home/.config", "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
+            "GSETTINGS_BACKEND=keyfile", "DISPLAY=:66", "NO_AT_BRIDGE=1",
+            "DBUS_SESSION_BUS_ADDRESS=unix:path=/gsc/run/bus", *cmd,
+        ]
+        if background:
+            return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return run(command, timeout=timeout)
+
+    def enable_clipboard_sync(self, device_id: str) -> None:
+        path = f"/org/gnome/shell/extensions/gsconnect/device/{device_id}/plugin/clipboard/"
+        for key in ("send-content", "receive-content"):
+            self.in_root("gsettings", "set",
+                         f"org.gnome.Shell.Extensions.GSConnect.Plugin.Clipboard:{path}", key, "true")
+
+    GJS_CLIPBOARD = (
+        "imports.gi.versions.Gtk = '3.0'; const {Gtk, Gdk, GLib} = imports.gi; Gtk.init(null);"
+        "const cb = Gtk.Clipboard.get_default(Gdk.Display.get_default());"
+        "if (ARGV.length) { cb.set_text(ARGV[0], -1);"
+        "  GLib.timeout_add_seconds(0, 120, () => { Gtk.main_quit(); return false; }); Gtk.main(); }"
+        "else { const t = cb.wait_for_text(); print(JSON.stringify(t)); }"
+    )
+
+    def copy(self, text: str) -> subprocess.Popen:
+        """The user copies `text` on the peer; the returned process owns the X selection (up to
+        120 s): terminate it when done."""
+        return self.in_root("gjs", "-c", self.GJS_CLIPBOARD, text, background=True)
+
+    def clipboard_text(self) -> str | None:
+        return json.loads(self.in_root("gjs", "-c", self.GJS_CLIPBOARD).stdout.strip() or "null")
 
 
 ALL_PEERS: list[type[Peer]] = [KdeConnect7, KdeConnect8, GSConnect]

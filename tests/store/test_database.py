@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -246,3 +247,37 @@ async def test_database_readable_after_writer_is_killed(tmp_path):
     await database.close()
     assert len(rows) == count
     assert all(len(r.certificate) == 2008 for r in rows)
+
+
+def test_statement_splitter_keeps_trigger_bodies_and_quoted_semicolons():
+    sql = ("CREATE TABLE a (x TEXT DEFAULT ';');\n"
+           "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\nEND;\n")
+    assert _statements(sql) == [
+        "CREATE TABLE a (x TEXT DEFAULT ';')",
+        "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\nEND",
+    ]
+
+
+def test_a_lower_numbered_migration_that_arrives_later_is_applied(tmp_path, monkeypatch):
+    import sqlite3
+
+    from phonebridge.store import database
+
+    path = tmp_path / "late.db"
+    shipped = database.migrations()
+    monkeypatch.setattr(database, "migrations", lambda: [m for m in shipped if m[0] != 2])
+    asyncio.run(_open_close(path))
+    monkeypatch.setattr(database, "migrations", lambda: shipped)
+    asyncio.run(_open_close(path))
+    conn = sqlite3.connect(path)
+    applied = {n for (n,) in conn.execute("SELECT number FROM schema_migrations")}
+    conn.close()
+    assert applied == {n for n, _ in shipped}
+
+
+async def _open_close(path):
+    from phonebridge.store.database import Database
+
+    db = Database(path)
+    await db.open()
+    await db.close()

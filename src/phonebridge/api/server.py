@@ -21,10 +21,13 @@ from fastapi.staticfiles import StaticFiles
 
 from phonebridge import __version__
 from phonebridge.errors import DeviceError, UnknownDeviceError
-from .routes import devices
+from .routes import clipboard, devices
+from .routes import notifications
+from .routes import files
+from .routes import messages
 from .security import LocalGuard
 
-FEATURES = (devices,)
+FEATURES = (devices, clipboard, notifications, files, messages)
 """Route modules: each has `router(daemon) -> APIRouter`. One line per feature."""
 
 if TYPE_CHECKING:

@@ -20,10 +20,13 @@ from typing import Any
 from phonebridge import __version__
 from phonebridge.config import default_home
 
-from . import devices
+from . import clipboard, devices
+from . import notifications
+from . import files
+from . import messages
 from .client import NOT_RUNNING, ApiClient, CliError
 
-FEATURES = (devices,)
+FEATURES = (devices, clipboard, notifications, files, messages)
 """Modules that add commands: each has `add_parsers(subparsers)` and `COMMANDS` (name -> handler)."""
 
 DAEMON_START_TIMEOUT = 20.0
@@ -66,6 +69,8 @@ def add_daemon_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true",
                    help="also run a simulated phone; without --bind/--discovery-address this "
                    "binds 127.0.0.1 only and turns discovery off")
+    p.add_argument("--download-dir", metavar="DIR", help="where received files go "
+                   "(default: your Downloads folder)")
     p.add_argument("--log-level", default=os.environ.get("PHONEBRIDGE_LOG", "info"),
                    choices=["debug", "info", "warning", "error"])
 
@@ -109,6 +114,7 @@ def run_daemon(home: Path, args: argparse.Namespace) -> int:
             mdns=False if args.no_mdns else None,
             api_port=args.api_port,
             demo=True if args.demo else None,
+            download_dir=str(Path(args.download_dir).expanduser().resolve()) if args.download_dir else None,
         )
         asyncio.run(Daemon(settings).run())
     except StartupError as exc:

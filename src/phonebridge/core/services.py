@@ -8,9 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
 class Services:
     home: Path | None = None
     """The state folder (caches live below it)."""
+    notifications: Any = None
+    """store.notifications.NotificationRepository (phone notifications, muted apps)."""
+    calls: Any = None
+    """store.calls.CallRepository (the calls log)."""
+    transfers: Any = None
+    """core.transfers.TransferManager (file, text and URL shares, live and history)."""
+    messages: Any = None
+    """store.messages.MessageRepository (texts: threads, messages, attachments)."""
+    contacts: Any = None
+    """store.contacts.ContactRepository (the phone's contacts)."""
+    download_dir: Path | None = None
+    """Where received files go (setting `download_dir`)."""

@@ -24,9 +24,9 @@ class BasicsFeature(PhoneFeature):
         return {types.PING: self._on_ping, types.FINDMYPHONE_REQUEST: self._on_findmyphone}
 
     async def on_paired(self) -> None:
-        # What Android sends on connect (PROTOCOL.md §8.1), filtered by the desktop's capabilities.
+        # What Android sends on connect (PROTOCOL.md §8.1), filtered by the desktop's capabilities;
+        # clipboard.connect comes from demo/clipboard.py.
         await self.send_battery()
-        await self.phone.send(Packet(types.CLIPBOARD_CONNECT, {"content": "", "timestamp": 0}))
         await self.phone.send(Packet(types.CONNECTIVITY_REPORT, {
             "signalStrengths": {"6": {"networkType": "LTE", "signalStrength": 3}},
         }))

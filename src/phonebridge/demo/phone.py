@@ -26,7 +26,11 @@ from phonebridge.transports.lan.link import LanLink
 from phonebridge.transports.lan.provider import LanLinkProvider
 
 from .basics import BasicsFeature
+from .clipboard import ClipboardFeature
 from .feature import PhoneFeature
+from .notifications import NotificationsFeature
+from .share import ShareFeature
+from .sms import SmsFeature
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,9 @@ ANDROID_OUTGOING = frozenset({
     types.TELEPHONY,
 })
 
-FEATURES: tuple[type[PhoneFeature], ...] = (BasicsFeature,)
+FEATURES: tuple[type[PhoneFeature], ...] = (BasicsFeature, ClipboardFeature, NotificationsFeature,
+                                             ShareFeature,
+                                             SmsFeature)
 """The phone's features, one module each."""
 
 DEMO_NAME = "Demo Pixel"

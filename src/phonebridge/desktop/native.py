@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from .toasts import NativeToasts
+
 log = logging.getLogger(__name__)
 logging.getLogger("desktop_notifier").setLevel(logging.ERROR)  # it logs full tracebacks itself
 
@@ -24,11 +26,13 @@ def _has_session_bus() -> bool:
 
 class NativeDesktop:
     def __init__(self) -> None:
-        from .fake import FakeClipboard, FakeOpener
+        from .clipboard import system_clipboard
 
-        # Placeholders until the real backends (desktop/clipboard.py, desktop/opener.py) land.
-        self.clipboard = FakeClipboard()
-        self.opener = FakeOpener()
+        self.clipboard = system_clipboard()
+        from .opener import SystemOpener
+
+        self.opener = SystemOpener()
+        self.toasts = NativeToasts(available=not sys.platform.startswith("linux") or _has_session_bus())
         self._notifier = None
         self._available = not sys.platform.startswith("linux") or _has_session_bus()
         if not self._available:

@@ -3,15 +3,27 @@
 from phonebridge.core.plugin import Plugin
 
 from .battery import BatteryPlugin
+from .clipboard import ClipboardPlugin
 from .connectivity import ConnectivityPlugin
 from .findmyphone import FindMyPhonePlugin
+from .notifications import NotificationsPlugin
 from .ping import PingPlugin
+from .share import SharePlugin
+from .sms import SmsPlugin
+from .contacts import ContactsPlugin
+from .telephony import TelephonyPlugin
 
 ALL_PLUGINS: tuple[type[Plugin], ...] = (
     PingPlugin,
     BatteryPlugin,
     ConnectivityPlugin,
     FindMyPhonePlugin,
+    ClipboardPlugin,
+    NotificationsPlugin,
+    TelephonyPlugin,
+    SharePlugin,
+    SmsPlugin,
+    ContactsPlugin,
 )
 
 

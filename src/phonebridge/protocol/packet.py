@@ -23,6 +23,10 @@ class Packet:
     id: int | str | None = None
     payload_size: int | None = None
     payload_transfer_info: dict[str, Any] | None = None
+    empty_payload_port: int | None = None
+    """The port of a `payloadSize: 0` announcement (GSConnect, Android): no payload, but the sender
+    listens and waits for the receiver to connect (KDE's receiver connects whenever a
+    payloadTransferInfo is present), so a receiver should connect and close."""
 
     @property
     def has_payload(self) -> bool:
@@ -73,16 +77,21 @@ def parse_packet(line: bytes | str) -> Packet:
         pid = None  # nobody reads it (§1): tolerate anything
     size = obj.get("payloadSize")
     info = obj.get("payloadTransferInfo")
+    empty_port: int | None = None
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, int) or size < -1:
             raise RemoteProtocolError(f"{ptype}: `payloadSize` is not an integer >= -1")
         if size == 0:
+            port = info.get("port") if isinstance(info, dict) else None
+            if isinstance(port, int) and not isinstance(port, bool):
+                empty_port = port
             size, info = None, None
         elif not isinstance(info, dict):
             raise RemoteProtocolError(f"{ptype}: `payloadSize` without `payloadTransferInfo` object")
     else:
         info = None
-    return Packet(type=ptype, body=body, id=pid, payload_size=size, payload_transfer_info=info)
+    return Packet(type=ptype, body=body, id=pid, payload_size=size, payload_transfer_info=info,
+                  empty_payload_port=empty_port)
 
 
 def body_bool(value: Any) -> bool:

@@ -10,8 +10,12 @@ import {
 import { Store } from "./lib/store.js";
 import { h, icon, toast, toastError } from "./lib/ui.js";
 import devicesPage from "./views/devices.js";
+import filesPage from "./views/files.js";
+import notificationsPage from "./views/notifications.js";
+import messagesPage from "./views/messages.js";
+import { mountCallBanner } from "./lib/calls.js";
 
-const PAGES = [devicesPage];
+const PAGES = [devicesPage, filesPage, notificationsPage, messagesPage];
 const DEFAULT_PAGE = PAGES[0].id;
 
 const store = new Store();
@@ -31,6 +35,7 @@ const ctx = {
     if (!ctx.isLive()) store.upsert(device);
   },
 };
+const callBanner = mountCallBanner(ctx); // incoming calls, on every page
 
 // -- access token ---------------------------------------------------------------------------------
 
@@ -153,6 +158,7 @@ function pairMessage(name, { old, new: now, reason, verification_key: key }) {
 }
 
 function handleEvent(event) {
+  callBanner.onEvent(event);
   const name = store.deviceName(event.device);
   const data = event.data || {};
   switch (event.type) {

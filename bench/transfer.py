@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""Benchmark of file transfers: PhoneBridge against a raw Python TLS stream and real KDE Connect.
+
+    sudo flock /tmp/phonebridge-twinhosts.lock uv run python bench/transfer.py twin [--size MiB]
+    sudo flock /tmp/phonebridge-interop.lock uv run python bench/transfer.py peers [--size MiB]
+
+Parts (figures printed, nothing asserted; MB = 10^6 bytes):
+  twin   over the veth of shared/net/twinhosts.sh (twin-a = the demo phone, twin-b = the daemon):
+         a. baseline: SIZE bytes over one stdlib TLS connection (1 MiB sendall, recv_into), memory
+            to memory, same certificates' key type (EC P-256) and TLS version;
+         b. the demo phone shares a SIZE file with the daemon (Android style, file to file);
+         c. the daemon shares a SIZE file with the demo phone (`POST /api/devices/ID/share`);
+         d. 1,000 files of 10 KiB each way.
+  peers  KDE Connect 22.12 and 25.04 in their namespaces (tests/interop/harness.py): the peer shares
+         a SIZE file with PhoneBridge (`kdeconnect-cli --share`), and PhoneBridge with the peer.
+Times are the receiver's view where we have one: the transfer's `started` (packet received) to
+`finished` (last byte written, file renamed) in the daemon's transfer JSON.
+
+Network rule: only the twin-a/twin-b namespaces or the peers' namespaces; daemons always get
+--bind and --no-discovery. Processes started here are ended by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+REPO = HERE.parents[1]
+SHARED = Path(os.environ.get("PHONEBRIDGE_SHARED", REPO.parent / "shared"))
+TWINHOSTS = SHARED / "net" / "twinhosts.sh"
+NS_A, NS_B = "twin-a", "twin-b"
+IP_A, IP_B = "10.55.0.1", "10.55.0.2"
+BASELINE_PORT = 47391
+MIB = 1024 * 1024
+SMALL_COUNT, SMALL_SIZE = 1000, 10 * 1024
+
+
+def mb_s(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e6 if seconds > 0 else float("inf")
+
+
+def make_file(path: Path, size: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(4 * MIB)
+    with open(path, "wb") as fh:
+        left = size
+        while left:
+            n = min(left, len(block))
+            fh.write(block[:n])
+            left -= n
+    return path
+
+
+# -- workers (run inside a namespace: `transfer.py _worker KIND JSON`) --------------------------
+
+
+def worker_tls_server(p: dict[str, Any]) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(p["cert"], p["key"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_server((p["host"], p["port"])) as srv:
+        print(json.dumps({"ready": True}), flush=True)
+        raw, _ = srv.accept()
+        with ctx.wrap_socket(raw, server_side=True) as tls:
+            buf = memoryview(bytearray(MIB))
+            got = 0
+            start = time.perf_counter()  # after the handshake, like the transfers' `started`
+            while got < p["size"]:
+                n = tls.recv_into(buf)
+                if not n:
+                    break
+                got += n
+            print(json.dumps({"bytes": got, "seconds": time.perf_counter() - start}), flush=True)
+
+
+def worker_tls_client(p: dict[str, Any]) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((p["host"], p["port"])) as raw, ctx.wrap_socket(raw) as tls:
+        block = os.urandom(MIB)
+        left = p["size"]
+        while left:
+            n = min(left, MIB)
+            tls.sendall(block[:n])
+            left -= n
+        tls.recv(1)  # until the server closes
+
+
+def worker_phone(p: dict[str, Any]) -> None:
+    asyncio.run(_phone(p))
+
+
+async def _phone(p: dict[str, Any]) -> None:
+    sys.path.insert(0, str(REPO / "src"))
+    from phonebridge.demo.phone import DemoPhone
+    from phonebridge.demo.share import ShareFeature
+
+    phone = DemoPhone(Path(p["home"]), name="Bench Phone")
+    await phone.start(p["host"], p["port"], None)
+    while not phone.is_paired:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    share = phone.feature(ShareFeature)
+    print(json.dumps({"paired": phone.device_id}), flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        cmd = json.loads(line)
+        if cmd["cmd"] == "send":
+            start = time.perf_counter()
+            sent = await share.send_files([Path(x) for x in cmd["paths"]])
+            print(json.dumps({"bytes": sent, "seconds": time.perf_counter() - start}), flush=True)
+        elif cmd["cmd"] == "wait":
+            start = time.perf_counter()
+            while len(share.files) + len(share.failed) < cmd["count"]:
+                await asyncio.sleep(0.01)
+            print(json.dumps({"files": len(share.files), "failed": len(share.failed),
+                              "seconds": time.perf_counter() - start}), flush=True)
+        elif cmd["cmd"] == "quit":
+            break
+    await phone.stop()
+
+
+WORKERS = {"tls_server": worker_tls_server, "tls_client": worker_tls_client, "phone": worker_phone}
+
+
+# -- orchestration --------------------------------------------------------------------------------
+
+
+class Procs:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, ns: str, argv: list[str], **kw: Any) -> subprocess.Popen:
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], **kw)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, ns: str, kind: str, params: dict[str, Any]) -> subprocess.Popen:
+        return self.start(ns, [sys.executable, str(HERE), "_worker", kind, json.dumps(params)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def end_all(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+def read_json(proc: subprocess.Popen, timeout: float = 600) -> dict[str, Any]:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.strip().startswith("{"):
+            return json.loads(line)
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"worker exited ({proc.returncode})")
+    raise TimeoutError("worker did not answer")
+
+
+def pb_cli(ns: str, home: Path, *args: str, timeout: float = 600) -> str:
+    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "phonebridge", "--home",
+                          str(home), *args], capture_output=True, text=True, timeout=timeout)
+    if out.returncode:
+        raise RuntimeError(f"phonebridge {' '.join(args)}: {out.stderr}")
+    return out.stdout
+
+
+def wait_done(ns: str, home: Path, names: set[str], direction: str, timeout: float = 900
+              ) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ts = [t for t in json.loads(pb_cli(ns, home, "transfers", "--json"))
+              if t["name"] in names and t["direction"] == direction]
+        if len(ts) >= len(names) and all(t["state"] != "active" for t in ts):
+            bad = [t for t in ts if t["state"] != "done"]
+            if bad:
+                raise RuntimeError(f"transfers failed: {bad[:3]}")
+            return ts
+        time.sleep(2.0)  # a CLI spawn costs CPU the transfer needs; timing uses the JSON stamps
+    raise TimeoutError("transfers did not finish")
+
+
+def span(ts: list[dict[str, Any]]) -> float:
+    return (max(t["finished"] for t in ts) - min(t["started"] for t in ts)) / 1000
+
+
+def twin(args: argparse.Namespace) -> None:
+    size = args.size * MIB
+    brought_up = False
+    if subprocess.run(["ip", "netns", "pids", NS_A], capture_output=True).returncode != 0:
+        subprocess.run([str(TWINHOSTS), "up"], check=True, timeout=60)
+        brought_up = True
+    subprocess.run([str(TWINHOSTS), "check"], check=True, timeout=60, capture_output=True)
+    procs = Procs()
+    tmp = Path(tempfile.mkdtemp(prefix="pb-bench-transfer-"))
+    results: dict[str, float] = {}
+    try:
+        # a. raw TLS baseline (the daemon's own certificate type: EC P-256 from identity_store)
+        sys.path.insert(0, str(REPO / "src"))
+        from phonebridge.identity_store import load_or_create_identity
+
+        (tmp / "baseline-id").mkdir()
+        ident = load_or_create_identity(tmp / "baseline-id")
+        cert, key = ident.files
+        runs = []
+        for _ in range(args.runs):
+            server = procs.worker(NS_B, "tls_server", {"host": IP_B, "port": BASELINE_PORT,
+                                                       "size": size, "cert": cert, "key": key})
+            read_json(server)
+            client = procs.worker(NS_A, "tls_client", {"host": IP_B, "port": BASELINE_PORT,
+                                                       "size": size})
+            got = read_json(server)  # timed in the server: TLS accepted to last byte
+            runs.append(mb_s(got["bytes"], got["seconds"]))
+            client.wait(30)
+            server.wait(30)
+        results["baseline"] = sorted(runs)[len(runs) // 2]
+        print(f"a. raw Python TLS, {args.size} MiB, twin-a -> twin-b: "
+              f"{results['baseline']:.0f} MB/s (median of {args.runs}: "
+              f"{', '.join(f'{r:.0f}' for r in runs)})")
+
+        # the daemon in twin-b, the demo phone in twin-a
+        home = tmp / "daemon"
+        downloads = tmp / "daemon-downloads"
+        log = open(tmp / "daemon.log", "wb")
+        procs.start(NS_B, [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
+                           "--bind", IP_B, "--no-discovery", "--api-port", "0", "--name", "bench",
+                           "--download-dir", str(downloads)], stdout=log, stderr=subprocess.STDOUT)
+        while not (home / "daemon.json").exists():
+            time.sleep(0.1)
+        time.sleep(0.5)
+        port = json.loads(pb_cli(NS_B, home, "status", "--json"))["tcp_port"]
+        phone = procs.worker(NS_A, "phone", {"home": str(tmp / "phone"), "host": IP_B, "port": port})
+        while True:
+            devices = json.loads(pb_cli(NS_B, home, "devices", "--json"))
+            if devices and devices[0]["reachable"]:
+                break
+            time.sleep(0.1)
+        phone_id = devices[0]["id"]
+        pb_cli(NS_B, home, "pair", phone_id)
+        read_json(phone)
+
+        def phone_cmd(obj: dict[str, Any]) -> dict[str, Any]:
+            assert phone.stdin is not None
+            phone.stdin.write(json.dumps(obj) + "\n")
+            phone.stdin.flush()
+            return read_json(phone)
+
+        # b. phone -> daemon
+        big = make_file(tmp / "src" / "big.bin", size)
+        os.sync()
+        runs = []
+        for i in range(args.runs):
+            name = f"big-{i}.bin"
+            os.replace(big, big.with_name(name))
+            big = big.with_name(name)
+            phone_cmd({"cmd": "send", "paths": [str(big)]})
+            ts = wait_done(NS_B, home, {name}, "in")
+            runs.append(mb_s(size, span(ts)))
+            (downloads / name).unlink()
+            os.sync()
+        results["in"] = sorted(runs)[len(runs) // 2]
+        print(f"b. demo phone -> PhoneBridge, {args.size} MiB file: {results['in']:.0f} MB/s "
+              f"({', '.join(f'{r:.0f}' for r in runs)}) = {results['in'] / results['baseline']:.2f}x"
+              " baseline")
+
+        # c. daemon -> phone
+        runs = []
+        for i in range(args.runs):
+            name = f"out-{i}.bin"
+            os.replace(big, big.with_name(name))
+            big = big.with_name(name)
+            pb_cli(NS_B, home, "share", "--no-wait", phone_id, str(big))
+            ts = wait_done(NS_B, home, {name}, "out")
+            runs.append(mb_s(size, span(ts)))
+            phone_cmd({"cmd": "wait", "count": i + 1})
+            (tmp / "phone" / "Download" / name).unlink()
+            os.sync()  # no write-back of the last run competing with the next one
+        results["out"] = sorted(runs)[len(runs) // 2]
+        print(f"c. PhoneBridge -> demo phone, {args.size} MiB file: {results['out']:.0f} MB/s "
+              f"({', '.join(f'{r:.0f}' for r in runs)}) = "
+              f"{results['out'] / results['baseline']:.2f}x baseline")
+        big.unlink()
+
+        # d. 1,000 small files each way
+        small = [make_file(tmp / "small" / f"s{i:04d}.bin", SMALL_SIZE) for i in range(SMALL_COUNT)]
+        total = SMALL_COUNT * SMALL_SIZE
+        start = time.perf_counter()
+        phone_cmd({"cmd": "send", "paths": [str(p) for p in small]})
+        ts = wait_done(NS_B, home, {p.name for p in small}, "in")
+        took = time.perf_counter() - start
+        results["small_in"] = mb_s(total, took)
+        print(f"d. demo phone -> PhoneBridge, {SMALL_COUNT} x 10 KiB: {took:.2f} s, "
+              f"{SMALL_COUNT / took:.0f} files/s, {results['small_in']:.1f} MB/s = "
+              f"{results['small_in'] / results['in']:.3f}x the large-file rate")
+        body = json.dumps({"paths": [str(p) for p in small]})
+        start = time.perf_counter()
+        token = (home / "api-token").read_text().strip()
+        api_port = json.loads((home / "daemon.json").read_text())["api_port"]
+        subprocess.run(["ip", "netns", "exec", NS_B, sys.executable, "-c",
+                        "import httpx,sys; r=httpx.post(sys.argv[1], content=sys.argv[2], "
+                        "headers={'Authorization': 'Bearer '+sys.argv[3], 'Content-Type': "
+                        "'application/json'}, timeout=60); r.raise_for_status()",
+                        f"http://127.0.0.1:{api_port}/api/devices/{phone_id}/share", body, token],
+                       check=True)
+        ts = wait_done(NS_B, home, {p.name for p in small}, "out")
+        took = time.perf_counter() - start
+        results["small_out"] = mb_s(total, took)
+        print(f"   PhoneBridge -> demo phone, {SMALL_COUNT} x 10 KiB: {took:.2f} s, "
+              f"{SMALL_COUNT / took:.0f} files/s, {results['small_out']:.1f} MB/s = "
+              f"{results['small_out'] / results['out']:.3f}x the large-file rate")
+        phone_cmd({"cmd": "wait", "count": args.runs + SMALL_COUNT})
+        print(json.dumps({"twin": results}))
+    finally:
+        procs.end_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if brought_up:
+            subprocess.run([str(TWINHOSTS), "down"], timeout=60, check=False)
+
+
+def peers(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(REPO / "tests"))
+    from interop.harness import KdeConnect7, KdeConnect8, PhoneBridge, wait_for
+
+    size = args.size * MIB
+    for cls in (KdeConnect7, KdeConnect8):
+        peer = cls()
+        if not peer.installed():
+            print(f"{peer.name}: not installed, skipped")
+            continue
+        tmp = Path(tempfile.mkdtemp(prefix="pb-bench-peer-"))
+        free = shutil.disk_usage(peer.share_root().parent if peer.share_root().parent.exists()
+                                 else "/tmp").free
+        this_size = size if free > 4 * size else max(MIB, (free // 8) // MIB * MIB)
+        if this_size != size:
+            print(f"{peer.name}: only {free / 1e9:.1f} GB free, using {this_size // MIB} MiB")
+        peer.down()
+        peer.up()
+        pb = PhoneBridge(peer, tmp / "home", tmp / "daemon.log")
+        try:
+            downloads = tmp / "downloads"
+            pb.start("--no-discovery", "--download-dir", str(downloads))
+            pb.cli("connect", peer.peer_ip, timeout=40)
+            pairing = pb.cli_background("pair", peer.id, "--timeout", "35")
+            pb.wait_device(peer.id, lambda d: d["pair_state"] == "requested", 10, "request")
+            peer.accept_pair(pb.id)
+            pairing.communicate(timeout=40)
+            pb.wait_device(peer.id, lambda d: d["paired"] and "share" in d["plugins"], 10, "paired")
+            src = make_file(peer.share_root() / "pb-bench" / "bench-in.bin", this_size)
+            os.sync()
+            peer.share(pb.id, src)
+            ts = wait_done(peer.host_ns, pb.home, {src.name}, "in")
+            rate_in = mb_s(this_size, span(ts))
+            out = make_file(tmp / "bench-out.bin", this_size)
+            os.sync()
+            pb.cli("share", "--no-wait", peer.id, str(out), timeout=900)
+            try:
+                ts = wait_done(peer.host_ns, pb.home, {out.name}, "out")
+                rate_out = mb_s(this_size, span(ts))
+                wait_for(lambda: (peer.downloads() / out.name).exists(), 120, "file at the peer")
+            except (RuntimeError, AssertionError) as exc:
+                print(f"PhoneBridge -> {peer.name}: FAILED: {exc}")
+                rate_out = float("nan")
+            print(f"{peer.name} -> PhoneBridge, {this_size // MIB} MiB: {rate_in:.0f} MB/s; "
+                  f"PhoneBridge -> {peer.name}: {rate_out:.0f} MB/s (PhoneBridge's transfer times)")
+            print(json.dumps({peer.name: {"in": rate_in, "out": rate_out,
+                                          "size_mib": this_size // MIB}}))
+            (peer.downloads() / out.name).unlink(missing_ok=True)
+            shutil.rmtree(src.parent, ignore_errors=True)
+        finally:
+            pb.stop()
+            peer.down()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "_worker":
+        WORKERS[sys.argv[2]](json.loads(sys.argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=["twin", "peers"])
+    parser.add_argument("--size", type=int, default=1024, help="MiB per large file (default 1024)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)", file=sys.stderr)
+        return 2
+    twin(args) if args.part == "twin" else peers(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""Share, both directions (PROTOCOL.md §7, §8.5): files, text and URLs.
+
+Receiving:
+- A `kdeconnect.share.request` with `filename` is a file; its payload is fetched into the download
+  folder under a temporary name (`.ID.phonebridge-part`) and renamed only when every announced byte
+  arrived, so a short, failed or cancelled payload never leaves a file under a final name. The
+  name from the network is made safe (`safe_filename`) and numbered " (1)", " (2)"... on a clash;
+  `lastModified` is applied. A 0-byte file comes without payload fields (§1) and is created empty.
+- Files are fetched one after another per device (peers send them sequentially, §7) by a worker,
+  so the link's read loop never waits for a payload; at most RECEIVE_QUEUE requests wait, more
+  are dropped (the sender times out), which bounds what a flood of requests can cost.
+- `text` goes to the clipboard with a notification; `url` gives a notification and a transfer
+  record the UI can open (the API's /api/open-url).
+Receivers test `filename`, `text`, `url` in that order (§7).
+
+Sending: files go one after another, each with its own packet and payload connection, every packet
+carrying the batch's `numberOfFiles` and `totalPayloadSize`; an empty file has no payload fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from phonebridge.core.plugin import Plugin, PluginInfo
+from phonebridge.core.transfers import CANCELLED, DONE, FAILED, Transfer, TransferManager
+from phonebridge.errors import DeviceError
+from phonebridge.protocol import types
+from phonebridge.protocol.packet import Packet, body_int
+
+MAX_NAME_BYTES = 255
+"""File-name limit of ext4, NTFS (UTF-16 units, close enough), APFS."""
+RESERVED_SUFFIX_BYTES = 16
+"""Room kept for " (NNN)" when a name is numbered."""
+RECEIVE_QUEUE = 64
+"""File requests that may wait per device while one is being fetched; more are dropped."""
+MAX_TEXT = 1024 * 1024
+"""Longest shared text or URL we act on (the link already caps a line at 32 MiB)."""
+READ_CHUNK = 4 * 1024 * 1024
+PART_SUFFIX = ".phonebridge-part"
+WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"COM{i}" for i in range(10)} | {f"LPT{i}" for i in range(10)}
+    | {f"COM{c}" for c in "¹²³"} | {f"LPT{c}" for c in "¹²³"}
+)
+"""Device names Windows resolves in any folder, with or without an extension."""
+_FORBIDDEN = re.compile(r'[<>:"|?*\\/]')
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+
+
+# -- pure parts (tested with hypothesis) ----------------------------------------------------------
+
+
+def safe_filename(name: object, default: str = "received-file") -> str:
+    """A single, harmless file name from what a peer sent.
+
+    Keeps the last path component (`../x`, `/etc/x`, `C:\\x` give `x`), drops control, NUL and
+    bidirectional-override characters and lone surrogates, replaces characters Windows forbids,
+    trims trailing dots and spaces, prefixes Windows device names (CON, NUL.txt...) with "_",
+    refuses "." and "..", and cuts the result to MAX_NAME_BYTES - RESERVED_SUFFIX_BYTES UTF-8 bytes
+    keeping the extension. Never returns an empty string.
+    """
+    if not isinstance(name, str):
+        return default
+    text = name.replace("\\", "/").split("/")[-1]
+    text = "".join(
+        ch for ch in text
+        if unicodedata.category(ch) not in ("Cc", "Cs") and not _BIDI.match(ch)
+    )
+    text = _FORBIDDEN.sub("_", text).strip().rstrip(". ")
+    if text in ("", ".", ".."):
+        return default
+    stem = text.split(".")[0].rstrip(" ").upper()
+    if stem in WINDOWS_RESERVED:
+        text = "_" + text
+    return _fit(text, MAX_NAME_BYTES - RESERVED_SUFFIX_BYTES)
+
+
+def _fit(name: str, limit: int) -> str:
+    """Cut `name` to `limit` UTF-8 bytes at a character boundary, keeping a short extension."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext.encode("utf-8")) > 16:
+        stem, ext = name, ""
+    tail = f".{ext}" if ext else ""
+    room = limit - len(tail.encode("utf-8"))
+    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(". ")
+    return (cut or "file") + tail
+
+
+def numbered(name: str, n: int) -> str:
+    """`name` with " (n)" before its last extension: "a.jpg" -> "a (1).jpg" (as GSConnect does)."""
+    if n == 0:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    tail = f".{ext}" if ext else ""
+    return f"{stem} ({n}){tail}"
+
+
+@dataclass(frozen=True)
+class FileShare:
+    name: str
+    """Already safe (safe_filename)."""
+    size: int
+    """Announced payload bytes: 0 for an empty file, -1 when the sender does not know."""
+    last_modified: int | None
+    """Milliseconds since the epoch."""
+    number_of_files: int
+    total_size: int | None
+    open: bool
+
+
+@dataclass(frozen=True)
+class TextShare:
+    text: str
+
+
+@dataclass(frozen=True)
+class UrlShare:
+    url: str
+
+
+def parse_share(packet: Packet) -> FileShare | TextShare | UrlShare | None:
+    """What a `kdeconnect.share.request` asks for; None when it carries nothing usable.
+
+    Tolerant like the peers (numbers as strings, §10.8); `filename`, `text`, `url` are tested in
+    that order (§7). A file packet without `numberOfFiles` is a batch of one.
+    """
+    body = packet.body
+    if "filename" in body:
+        size = packet.payload_size or 0
+        last_modified = body_int(body.get("lastModified"))
+        if last_modified is not None and not 0 <= last_modified < 2**53:
+            last_modified = None
+        count = body_int(body.get("numberOfFiles"), 1) or 1
+        total = body_int(body.get("totalPayloadSize"))
+        return FileShare(
+            name=safe_filename(body.get("filename")),
+            size=size if size >= -1 else 0,
+            last_modified=last_modified,
+            number_of_files=max(1, count),
+            total_size=total if total is not None and total >= 0 else None,
+            open=body.get("open") is True,
+        )
+    text = body.get("text")
+    if isinstance(text, str):
+        return TextShare(text[:MAX_TEXT])
+    url = body.get("url")
+    if isinstance(url, str) and url.strip():
+        return UrlShare(url.strip()[:MAX_TEXT])
+    return None
+
+
+def summary(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
+# -- file system helpers (blocking; called off the loop) -----------------------------------------
+
+
+def place(part: Path, folder: Path, name: str) -> Path:
+    """Give the finished `part` file its final name in `folder` without ever overwriting one."""
+    for n in range(10_000):
+        candidate = folder / _fit(numbered(name, n), MAX_NAME_BYTES)
+        try:
+            os.link(part, candidate)  # fails if the name exists: no race with other writers
+        except FileExistsError:
+            continue
+        except OSError:
+            if candidate.exists():
+                continue
+            os.replace(part, candidate)  # file systems without hard links
+            return candidate
+        part.unlink()
+        return candidate
+    raise OSError(f"no free name for {name} in {folder}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+async def read_file(path: Path, size: int) -> AsyncIterator[bytes]:
+    """The first `size` bytes of `path`, read off the loop in large chunks."""
+    fh = await asyncio.to_thread(open, path, "rb", buffering=0)
+    try:
+        left = size
+        while left > 0:
+            data = await asyncio.to_thread(fh.read, min(READ_CHUNK, left))
+            if not data:
+                return
+            left -= len(data)
+            yield data
+    finally:
+        fh.close()
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or type(exc).__name__
+
+
+class SharePlugin(Plugin):
+    info = PluginInfo(
+        name="share",
+        incoming=frozenset({types.SHARE_REQUEST, types.SHARE_REQUEST_UPDATE}),
+        outgoing=frozenset({types.SHARE_REQUEST}),
+        description="Send and receive files, text and links",
+    )
+
+    def __init__(self, ctx) -> None:  # noqa: ANN001
+        super().__init__(ctx)
+        services = ctx.services
+        if services.transfers is None:  # a manager without the daemon's wiring (tests)
+            services.transfers = TransferManager(ctx.bus)
+        self.transfers: TransferManager = services.transfers
+        self._queue: asyncio.Queue[tuple[Packet, FileShare]] = asyncio.Queue(RECEIVE_QUEUE)
+        self._worker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._dropped = 0
+        self._received_batch: list[str] = []
+        self._closed = False
+
+    @property
+    def download_dir(self) -> Path:
+        folder = self.ctx.services.download_dir
+        if folder is None:
+            home = self.ctx.services.home or Path.home()
+            folder = Path(home) / "Downloads"
+        return Path(folder)
+
+    def _spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def handle(self, packet: Packet) -> None:
+        if packet.type != types.SHARE_REQUEST:
+            return  # share.request.update only updates counts we do not need
+        share = parse_share(packet)
+        if isinstance(share, FileShare):
+            self._enqueue(packet, share)
+        elif isinstance(share, TextShare):
+            await self._receive_text(share)
+        elif isinstance(share, UrlShare):
+            await self._receive_url(share)
+        else:
+            self.log.info("%s: share request with nothing to share; ignored", self.ctx.device_id)
+
+    def _enqueue(self, packet: Packet, share: FileShare) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait((packet, share))
+        except asyncio.QueueFull:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                self.log.warning("%s: too many waiting file shares; dropped %d", self.ctx.device_id,
+                                 self._dropped)
+            return
+        if self._worker is None or self._worker.done():
+            self._worker = self._spawn(self._receive_files())
+
+    async def _receive_files(self) -> None:
+        while not self._queue.empty():
+            packet, share = self._queue.get_nowait()
+            transfer = self.transfers.create(
+                device=self.ctx.device_id, device_name=self.ctx.device_name(), direction="in",
+                kind="file", name=share.name, size=max(0, share.size),
+            )
+            task = self._spawn(self._receive_file(packet, share, transfer))
+            self.transfers.set_canceller(transfer, task.cancel)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if self._closed:
+                    task.cancel()
+                    raise
+            if transfer.state == DONE:
+                self._received_batch.append(transfer.name)
+            if self._queue.empty() and self._received_batch:
+                names = self._received_batch
+                self._received_batch = []
+                text = (f"Received {names[0]}" if len(names) == 1
+                        else f"Received {len(names)} files")
+                await self.ctx.desktop.notify(self.ctx.device_name(), text)
+
+    async def _receive_file(self, packet: Packet, share: FileShare, transfer: Transfer) -> None:
+        folder = self.download_dir
+        part = folder / f".{transfer.id}{PART_SUFFIX}"
+        fd: int | None = None
+        try:
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(part, flags, 0o644)
+            if packet.has_payload:
+                handle = fd
+                received = await self.ctx.fetch_payload(
+                    packet, lambda data: _write_all(handle, data),
+                    lambda n: self.transfers.progress(transfer, n),
+                )
+                if share.size < 0:
+                    transfer.size = received
+            elif packet.empty_payload_port is not None:
+                await self._connect_for_nothing(packet)
+            os.close(fd)
+            fd = None
+            if share.last_modified is not None:
+                seconds = share.last_modified / 1000
+                with contextlib.suppress(OSError, OverflowError, ValueError):
+                    os.utime(part, (time.time(), seconds))
+            final = await asyncio.to_thread(place, part, folder, share.name)
+            transfer.name = final.name
+            self.transfers.finish(transfer, DONE, path=str(final))
+            self.log.info("%s: received %s (%d bytes)", self.ctx.device_id, final, transfer.size)
+        except asyncio.CancelledError:
+            reason = ("the link to the device dropped" if self._closed
+                      else "cancelled by the user")
+            self.transfers.finish(transfer, FAILED if self._closed else CANCELLED, reason)
+            raise
+        except ConnectionError as exc:  # the payload: refused, stalled, short, cancelled
+            self.transfers.finish(transfer, FAILED, _error_text(exc))
+        except OSError as exc:  # our side: disk full, no permission
+            self.transfers.finish(transfer, FAILED, f"cannot write the file: {_error_text(exc)}")
+        except DeviceError as exc:
+            self.transfers.finish(transfer, FAILED, str(exc))
+        finally:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if transfer.state != DONE:
+                with contextlib.suppress(OSError):
+                    part.unlink()
+                self.log.info("%s: receiving %s ended %s: %s", self.ctx.device_id, share.name,
+                              transfer.state, transfer.error)
+
+    async def _connect_for_nothing(self, packet: Packet) -> None:
+        """An empty file announced with a port: connect and close, or the sender waits forever."""
+        empty = replace(packet, payload_size=0,
+                        payload_transfer_info={"port": packet.empty_payload_port})
+        try:
+            await self.ctx.fetch_payload(empty, lambda _data: None)
+        except (ConnectionError, OSError, DeviceError) as exc:
+            self.log.info("%s: the empty file's payload port did not answer (%s); the file is"
+                          " complete anyway", self.ctx.device_id, exc)
+
+    async def _receive_text(self, share: TextShare) -> None:
+        size = len(share.text.encode("utf-8", "surrogatepass"))
+        transfer = self.transfers.create(
+            device=self.ctx.device_id, device_name=self.ctx.device_name(), direction="in",
+            kind="text", name=summary(share.text) or "(empty text)", size=size, content=share.text,
+        )
+        await self.ctx.desktop.clipboard.set_text(share.text)
+        self.transfers.finish(transfer, DONE)
+        self.ctx.publish("share.text_received", text=share.text, transfer=transfer.id)
+        await self.ctx.desktop.notify(self.ctx.device_name(),
+                                      f"Shared text (copied to the clipboard): {summary(share.text)}")
+
+    async def _receive_url(self, share: UrlShare) -> None:
+        transfer = self.transfers.create(
+            device=self.ctx.device_id, device_name=self.ctx.device_name(), direction="in",
+            kind="url", name=summary(share.url, 200), size=len(share.url.encode("utf-8", "replace")),
+            content=share.url,
+        )
+        self.transfers.finish(transfer, DONE)
+        self.ctx.publish("share.url_received", url=share.url, transfer=transfer.id)
+        await self.ctx.desktop.notify(self.ctx.device_name(), f"Shared a link: {share.url}")
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def share_files(self, paths: list[Path]) -> list[Transfer]:
+        """Send the files one after another; returns their transfers at once (sending goes on).
+
+        Raises DeviceError when a path is not a readable regular file or the device does not
+        accept shares.
+        """
+        if not self.ctx.can_send(types.SHARE_REQUEST):
+            raise DeviceError(f"{self.ctx.device_name()} does not accept shared files")
+        if not paths:
+            raise DeviceError("no files to share")
+        files: list[tuple[Path, int]] = []
+        for path in paths:
+            path = Path(path).expanduser()
+            try:
+                st = await asyncio.to_thread(path.stat)
+            except OSError as exc:
+                raise DeviceError(f"cannot share {path}: {exc.strerror or exc}") from None
+            if not path.is_file():
+                raise DeviceError(f"cannot share {path}: not a regular file")
+            if not os.access(path, os.R_OK):
+                raise DeviceError(f"cannot share {path}: not readable")
+            files.append((path.resolve(), st.st_size))
+        total = sum(size for _, size in files)
+        batch = []
+        for path, size in files:
+            transfer = self.transfers.create(
+                device=self.ctx.device_id, device_name=self.ctx.device_name(), direction="out",
+                kind="file", name=path.name, size=size, path=str(path),
+            )
+            batch.append((path, transfer))
+            # Before its turn, cancelling only marks it; the batch skips it.
+            self.transfers.set_canceller(transfer, lambda: None)
+        self._spawn(self._send_batch(batch, total))
+        return [t for _, t in batch]
+
+    async def _send_batch(self, batch: list[tuple[Path, Transfer]], total: int) -> None:
+        count = len(batch)
+        try:
+            for path, transfer in batch:
+                if not transfer.is_active:
+                    continue
+                task = self._spawn(self._send_file(path, transfer, count, total))
+                self.transfers.set_canceller(transfer, task.cancel)
+                try:
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        task.cancel()
+                        raise
+        finally:
+            for _, transfer in batch:
+                self.transfers.finish(transfer, FAILED, "the link to the device dropped")
+
+    async def _send_file(self, path: Path, transfer: Transfer, count: int, total: int) -> None:
+        try:
+            st = await asyncio.to_thread(path.stat)
+            body = {
+                "filename": path.name,
+                "lastModified": int(st.st_mtime * 1000),
+                "open": False,
+                "numberOfFiles": count,
+                "totalPayloadSize": total,
+            }
+            packet = Packet(types.SHARE_REQUEST, body)
+            if transfer.size == 0:
+                if not await self.ctx.send(packet):
+                    raise DeviceError("the device does not accept shared files")
+            else:
+                await self.ctx.offer_payload(packet, transfer.size, read_file(path, transfer.size),
+                                             lambda n: self.transfers.progress(transfer, n))
+            self.transfers.finish(transfer, DONE)
+        except asyncio.CancelledError:
+            reason = ("the link to the device dropped" if self._closed
+                      else "cancelled by the user")
+            self.transfers.finish(transfer, FAILED if self._closed else CANCELLED, reason)
+            raise
+        except (OSError, DeviceError) as exc:
+            message = _error_text(exc)
+            if "did not fetch" in message:
+                message = "the device did not take the file (declined, busy or timed out)"
+            self.transfers.finish(transfer, FAILED, message)
+        if transfer.state != DONE:
+            self.log.info("%s: sending %s ended %s: %s", self.ctx.device_id, path,
+                          transfer.state, transfer.error)
+
+    async def share_text(self, text: str) -> Transfer:
+        return await self._share_value("text", text, summary(text) or "(empty text)")
+
+    async def share_url(self, url: str) -> Transfer:
+        return await self._share_value("url", url, summary(url, 200))
+
+    async def _share_value(self, kind: str, value: str, name: str) -> Transfer:
+        if not await self.ctx.send(Packet(types.SHARE_REQUEST, {kind: value})):
+            raise DeviceError(f"{self.ctx.device_name()} does not accept shared {kind}")
+        transfer = self.transfers.create(
+            device=self.ctx.device_id, device_name=self.ctx.device_name(), direction="out",
+            kind=kind, name=name, size=len(value.encode("utf-8", "replace")), content=value,
+        )
+        self.transfers.finish(transfer, DONE)
+        return transfer
