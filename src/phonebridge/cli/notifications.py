@@ -40,7 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("mute", help="mute DEVICE's ringer")
     p.add_argument("device")
-    p = sub.add_parser("search", help="search notifications of every device")
+    p = sub.add_parser("search", help="search messages, contacts and notifications of every device")
     p.add_argument("query")
     p.add_argument("--json", action="store_true")
 

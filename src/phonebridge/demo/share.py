@@ -15,10 +15,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from phonebridge.plugins.share import FileShare, TextShare, UrlShare, parse_share, place
+from phonebridge.plugins.share import FileShare, TextShare, UrlShare, parse_share, place, read_file
 from phonebridge.protocol import types
 from phonebridge.protocol.packet import Packet
 
@@ -26,21 +25,6 @@ from .feature import Handler, PhoneFeature
 
 log = logging.getLogger(__name__)
 
-CHUNK = 4 * 1024 * 1024
-
-
-async def _chunks(path: Path, size: int) -> AsyncIterator[bytes]:
-    fh = await asyncio.to_thread(open, path, "rb", buffering=0)
-    try:
-        left = size
-        while left > 0:
-            data = await asyncio.to_thread(fh.read, min(CHUNK, left))
-            if not data:
-                return
-            left -= len(data)
-            yield data
-    finally:
-        fh.close()
 
 
 class ShareFeature(PhoneFeature):
@@ -119,7 +103,7 @@ class ShareFeature(PhoneFeature):
             if st.st_size == 0:
                 await self.phone.send(packet)
                 continue
-            sent += await link.offer_payload(packet, st.st_size, _chunks(path, st.st_size))
+            sent += await link.offer_payload(packet, st.st_size, read_file(path, st.st_size))
         return sent
 
     async def send_text(self, text: str) -> bool:

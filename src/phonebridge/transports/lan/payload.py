@@ -400,15 +400,3 @@ class PayloadServer:
 async def bytes_chunks(data: bytes, chunk: int = CHUNK) -> AsyncIterator[bytes]:
     for start in range(0, len(data), chunk):
         yield data[start : start + chunk]
-
-
-async def file_chunks(path: str, size: int, chunk: int = 4 * CHUNK) -> AsyncIterator[bytes]:
-    """The first `size` bytes of the file at `path`, read off the loop in large chunks."""
-    with open(path, "rb", buffering=0) as fh:
-        left = size
-        while left > 0:
-            data = await asyncio.to_thread(fh.read, min(chunk, left))
-            if not data:
-                return
-            left -= len(data)
-            yield data
