@@ -9,6 +9,7 @@ Everything here binds 127.0.0.1 only and never enables discovery.
 from __future__ import annotations
 
 import asyncio
+import sys
 import json
 import random
 import time
@@ -334,3 +335,21 @@ async def next_event(sub, event_type: str, timeout: float = 5.0):  # noqa: ANN00
             event = await sub.get()
             if event.type == event_type:
                 return event
+
+
+async def run_cli(home: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """`phonebridge --home HOME ARGS` as a user runs it: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "phonebridge", "--home", str(home), *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def link_and_pair(daemon, phone) -> None:  # noqa: ANN001
+    """Dial the daemon from the demo phone over loopback and pair (the phone accepts at once)."""
+    await phone.start(LOOPBACK, daemon.provider.tcp_port)
+    await wait_for(lambda: daemon.manager.is_linked(phone.device_id), what="linked")
+    await daemon.manager.pair(phone.device_id)

@@ -3,28 +3,17 @@ send with DEVICE TEXT, read the last received with and without --json, and the a
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 import pytest
 
 import helpers
-from helpers import wait_for
+from helpers import run_cli, wait_for
 from phonebridge.demo.clipboard import ClipboardFeature
 from phonebridge.demo.phone import DemoPhone
 
 pytestmark = pytest.mark.timeout(60)
 
-
-async def cli(home, *args: str, stdin: str | None = None) -> tuple[int, str, str]:  # noqa: ANN001
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "phonebridge", "--home", str(home), *args,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
@@ -33,9 +22,7 @@ async def setup(tmp_path):
     daemon = await helpers.start_daemon(home)
     phone = DemoPhone(tmp_path / "phone")
     try:
-        await phone.start(helpers.LOOPBACK, daemon.provider.tcp_port)
-        await wait_for(lambda: daemon.manager.is_linked(phone.device_id), what="linked")
-        await daemon.manager.pair(phone.device_id)
+        await helpers.link_and_pair(daemon, phone)
         await wait_for(lambda: "clipboard" in daemon.manager.devices[phone.device_id].plugins,
                        what="paired with the clipboard plugin")
         yield home, daemon, phone
@@ -48,36 +35,36 @@ async def test_clipboard_send_and_show_last_received(setup) -> None:
     home, daemon, phone = setup
     clip = phone.feature(ClipboardFeature)
 
-    code, out, err = await cli(home, "clipboard", "--json")
+    code, out, err = await run_cli(home, "clipboard", "--json")
     assert (code, json.loads(out)) == (0, None), err
-    code, out, err = await cli(home, "clipboard")
+    code, out, err = await run_cli(home, "clipboard")
     assert code == 0 and out == "" and "No clipboard received yet" in err
 
-    code, out, err = await cli(home, "clipboard", "Demo Pixel", "two words, ünïcode")
+    code, out, err = await run_cli(home, "clipboard", "Demo Pixel", "two words, ünïcode")
     assert code == 0, err
     assert "Sent the clipboard to Demo Pixel" in out
     await wait_for(lambda: clip.text == "two words, ünïcode", what="phone clipboard")
 
-    code, out, err = await cli(home, "clipboard", phone.device_id[:8], "-", stdin="from stdin\n")
+    code, out, err = await run_cli(home, "clipboard", phone.device_id[:8], "-", stdin="from stdin\n")
     assert code == 0, err
     await wait_for(lambda: clip.text == "from stdin\n", what="phone clipboard from stdin")
 
     await clip.share_clipboard("shared by the phone")
     await wait_for(lambda: daemon.desktop.clipboard.text == "shared by the phone", what="received")
-    code, out, err = await cli(home, "clipboard", "--json")
+    code, out, err = await run_cli(home, "clipboard", "--json")
     assert code == 0, err
     last = json.loads(out)
     assert last["device"] == phone.device_id and last["content"] == "shared by the phone"
     assert isinstance(last["time"], int) and last["time"] > 1_600_000_000_000
-    code, out, _ = await cli(home, "clipboard")
+    code, out, _ = await run_cli(home, "clipboard")
     assert (code, out) == (0, "shared by the phone\n")
 
 
 async def test_clipboard_argument_errors(setup) -> None:
     home, _, _ = setup
-    code, _, err = await cli(home, "clipboard", "Demo Pixel")
+    code, _, err = await run_cli(home, "clipboard", "Demo Pixel")
     assert code == 2 and "usage: phonebridge clipboard DEVICE TEXT" in err
-    code, _, err = await cli(home, "clipboard", "a", "b", "c")
+    code, _, err = await run_cli(home, "clipboard", "a", "b", "c")
     assert code == 2 and "usage" in err
-    code, _, err = await cli(home, "clipboard", "no-such-phone", "text")
+    code, _, err = await run_cli(home, "clipboard", "no-such-phone", "text")
     assert code == 1 and "no device 'no-such-phone'" in err

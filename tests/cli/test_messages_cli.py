@@ -3,14 +3,12 @@ and the demo phone with a small history: the JSON contract and the exit codes.""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
 import pytest
 
 import helpers
-from helpers import wait_for
+from helpers import run_cli, wait_for
 from phonebridge.demo.phone import FEATURES, DemoPhone
 from phonebridge.demo.sms import FAIL_NUMBER, HistorySpec, SmsFeature
 
@@ -23,13 +21,6 @@ MESSAGE_FIELDS = {"id": int, "thread_id": int, "date": int, "body": str, "addres
                   "outgoing": bool, "read": bool, "status": str, "attachments": list}
 
 
-async def cli(home, *args: str) -> tuple[int, str, str]:  # noqa: ANN001
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "phonebridge", "--home", str(home), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
 
 @pytest.fixture
 async def setup(tmp_path):
@@ -38,9 +29,7 @@ async def setup(tmp_path):
     sized = type("SizedSms", (SmsFeature,), {"history_spec": SPEC})
     phone = DemoPhone(tmp_path / "phone", features=tuple(sized if f is SmsFeature else f for f in FEATURES))
     try:
-        await phone.start(helpers.LOOPBACK, daemon.provider.tcp_port)
-        await wait_for(lambda: daemon.manager.is_linked(phone.device_id), what="linked")
-        await daemon.manager.pair(phone.device_id)
+        await helpers.link_and_pair(daemon, phone)
         await wait_for(lambda: (daemon.manager.devices[phone.device_id].state.get("sms_sync") or {})
                        .get("state") == "synced", 30, "synced")
         yield home, daemon, phone
@@ -53,12 +42,12 @@ async def test_messages_sync_send_search(setup) -> None:
     home, daemon, phone = setup
     history = phone.feature(SmsFeature).history
 
-    code, out, err = await cli(home, "sync", "Demo Pixel", "--json")
+    code, out, err = await run_cli(home, "sync", "Demo Pixel", "--json")
     assert code == 0, err
     assert json.loads(out) == {"state": "synced", "threads": SPEC.threads, "messages": SPEC.messages,
                                "threads_complete": SPEC.threads}
 
-    code, out, err = await cli(home, "messages", "Demo Pixel", "--json")
+    code, out, err = await run_cli(home, "messages", "Demo Pixel", "--json")
     assert code == 0, err
     threads = json.loads(out)
     assert len(threads) == SPEC.threads
@@ -72,7 +61,7 @@ async def test_messages_sync_send_search(setup) -> None:
     assert named > 0
 
     tid = threads[0]["thread_id"]
-    code, out, err = await cli(home, "messages", "Demo Pixel", "--thread", str(tid), "--json")
+    code, out, err = await run_cli(home, "messages", "Demo Pixel", "--thread", str(tid), "--json")
     assert code == 0, err
     messages = json.loads(out)
     assert len(messages) == len(history.threads[tid])
@@ -84,20 +73,20 @@ async def test_messages_sync_send_search(setup) -> None:
         assert (m["sender"] is None) == m["outgoing"]
         for a in m["attachments"]:
             assert set(a) >= {"part_id", "mime_type", "name"}
-    code, out, err = await cli(home, "messages", "Demo Pixel", "--thread", str(tid))
+    code, out, err = await run_cli(home, "messages", "Demo Pixel", "--thread", str(tid))
     assert code == 0 and out.strip(), err
 
     number = history.threads[tid][-1].addresses[0]
-    code, out, err = await cli(home, "send", "Demo Pixel", "--to", number, "Crème brûlée tonight?")
+    code, out, err = await run_cli(home, "send", "Demo Pixel", "--to", number, "Crème brûlée tonight?")
     assert code == 0, err
-    code, out, err = await cli(home, "send", "Demo Pixel", "--to", FAIL_NUMBER, "nope")
+    code, out, err = await run_cli(home, "send", "Demo Pixel", "--to", FAIL_NUMBER, "nope")
     assert code == 1 and "could not send" in err
 
-    code, out, err = await cli(home, "search", "creme", "--json")
+    code, out, err = await run_cli(home, "search", "creme", "--json")
     assert code == 0, err
     found = [r for r in json.loads(out) if r["kind"] == "message"]
     assert found and found[0]["thread_id"] == tid and "[Crème]" in found[0]["snippet"]
     assert set(found[0]) >= {"kind", "device", "thread_id", "id", "date", "snippet"}
 
-    code, out, err = await cli(home, "messages", "nosuchphone")
+    code, out, err = await run_cli(home, "messages", "nosuchphone")
     assert code != 0 and "no device" in err

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 
 import pytest
 
 import helpers
-from helpers import wait_for
+from helpers import run_cli, wait_for
 from phonebridge.demo.notifications import APPS, NotificationsFeature
 from phonebridge.demo.phone import DemoPhone
 
@@ -20,13 +19,6 @@ NOTIFICATION_FIELDS = {"id": str, "app": str, "title": str, "text": str, "time":
                        "active": bool, "dismissable": bool, "can_reply": bool, "actions": list}
 
 
-async def cli(home, *args: str) -> tuple[int, str, str]:  # noqa: ANN001
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "phonebridge", "--home", str(home), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
 
 @pytest.fixture
 async def setup(tmp_path):
@@ -34,9 +26,7 @@ async def setup(tmp_path):
     daemon = await helpers.start_daemon(home)
     phone = DemoPhone(tmp_path / "phone")
     try:
-        await phone.start(helpers.LOOPBACK, daemon.provider.tcp_port)
-        await wait_for(lambda: daemon.manager.is_linked(phone.device_id), what="linked")
-        await daemon.manager.pair(phone.device_id)
+        await helpers.link_and_pair(daemon, phone)
         await wait_for(lambda: "notifications" in daemon.manager.devices[phone.device_id].plugins,
                        what="paired with the notifications plugin")
         yield home, daemon, phone
@@ -53,7 +43,7 @@ async def test_notification_commands(setup) -> None:
     await wait_for(lambda: len(plugin.active) == 3, what="three notifications")
     chat = feature.key(APPS["chat"], 42)
 
-    code, out, err = await cli(home, "notifications", "Demo Pixel", "--json")
+    code, out, err = await run_cli(home, "notifications", "Demo Pixel", "--json")
     assert code == 0, err
     items = json.loads(out)
     assert [i["app"] for i in items] == ["Calendar", "Mail", "Chat"]
@@ -61,32 +51,32 @@ async def test_notification_commands(setup) -> None:
         for name, kind in NOTIFICATION_FIELDS.items():
             assert isinstance(item[name], kind), (name, item)
     assert items[2]["can_reply"] is True and items[2]["actions"] == ["Mark as read", "Mute"]
-    code, out, _ = await cli(home, "notifications", "Demo Pixel")
+    code, out, _ = await run_cli(home, "notifications", "Demo Pixel")
     assert code == 0 and "Chat: Alice" in out and f"id {chat}" in out
 
-    code, out, err = await cli(home, "reply", "Demo Pixel", chat, "See you there")
+    code, out, err = await run_cli(home, "reply", "Demo Pixel", chat, "See you there")
     assert code == 0, err
     await wait_for(lambda: feature.replies == [(chat, "See you there")], what="reply")
-    code, out, err = await cli(home, "action", "Demo Pixel", chat, "Mute")
+    code, out, err = await run_cli(home, "action", "Demo Pixel", chat, "Mute")
     assert code == 0, err
     await wait_for(lambda: feature.actions == [(chat, "Mute")], what="action")
-    code, _, err = await cli(home, "action", "Demo Pixel", chat, "Nope")
+    code, _, err = await run_cli(home, "action", "Demo Pixel", chat, "Nope")
     assert code == 1 and "no action 'Nope'" in err
-    code, out, err = await cli(home, "dismiss", "Demo Pixel", chat)
+    code, out, err = await run_cli(home, "dismiss", "Demo Pixel", chat)
     assert code == 0, err
     await wait_for(lambda: chat not in feature.current, what="dismissed")
-    code, _, err = await cli(home, "reply", "Demo Pixel", chat, "too late")
+    code, _, err = await run_cli(home, "reply", "Demo Pixel", chat, "too late")
     assert code == 1 and "any more" in err
-    code, _, err = await cli(home, "dismiss", "No Such Phone", chat)
+    code, _, err = await run_cli(home, "dismiss", "No Such Phone", chat)
     assert code == 1 and "no device" in err
 
-    code, out, err = await cli(home, "search", "warehouse", "--json")
+    code, out, err = await run_cli(home, "search", "warehouse", "--json")
     assert code == 0, err
     (hit,) = json.loads(out)
     assert set(hit) >= {"kind", "device", "id", "date", "snippet"} and hit["kind"] == "notification"
     assert isinstance(hit["date"], int) and "[warehouse]" in hit["snippet"]
 
-    code, out, err = await cli(home, "notifications", "Demo Pixel", "--mute-app", "Mail")
+    code, out, err = await run_cli(home, "notifications", "Demo Pixel", "--mute-app", "Mail")
     assert code == 0 and "Muted Mail" in out
     assert await daemon.services.notifications.muted_apps(phone.device_id) == {"Mail"}
 
@@ -94,18 +84,18 @@ async def test_notification_commands(setup) -> None:
 async def test_call_commands(setup) -> None:
     home, daemon, phone = setup
     feature = phone.feature(NotificationsFeature)
-    code, out, _ = await cli(home, "calls", "Demo Pixel")
+    code, out, _ = await run_cli(home, "calls", "Demo Pixel")
     assert code == 0 and "No calls" in out
     await feature.ring()
     plugin = daemon.manager.devices[phone.device_id].plugins["telephony"]
     await wait_for(lambda: plugin.current, what="ringing")
-    code, out, err = await cli(home, "mute", "Demo Pixel")
+    code, out, err = await run_cli(home, "mute", "Demo Pixel")
     assert code == 0 and "Muted the ringer" in out, err
     await wait_for(lambda: feature.ringer_muted == 1, what="muted")
     await feature.missed_call()
     await wait_for(lambda: plugin.current is None, what="ended")
     await asyncio.sleep(0.1)
-    code, out, err = await cli(home, "calls", "Demo Pixel", "--json")
+    code, out, err = await run_cli(home, "calls", "Demo Pixel", "--json")
     assert code == 0, err
     calls = json.loads(out)
     assert [c["event"] for c in calls] == ["missed", "ended", "ringing"]

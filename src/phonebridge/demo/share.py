@@ -26,7 +26,6 @@ from .feature import Handler, PhoneFeature
 log = logging.getLogger(__name__)
 
 
-
 class ShareFeature(PhoneFeature):
     def __init__(self, phone) -> None:  # noqa: ANN001
         super().__init__(phone)
