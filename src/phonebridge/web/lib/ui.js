@@ -113,3 +113,18 @@ export function toastError(error, what) {
   const message = error && error.message ? error.message : String(error);
   toast(what ? `${what}: ${message}` : message, "error");
 }
+
+/** Paired devices, reachable first, then by name. */
+export function pairedDevices(store) {
+  return [...store.devices.values()].filter((d) => d.paired)
+    .sort((a, b) => Number(b.reachable) - Number(a.reachable) || a.name.localeCompare(b.name));
+}
+
+/** Fill a device <select> (hidden when there is only one choice); returns the devices shown. */
+export function fillDeviceSelect(select, store, selectedId) {
+  const devices = pairedDevices(store);
+  select.replaceChildren(...devices.map((d) => h("option", { value: d.id, selected: d.id === selectedId },
+    `${d.name}${d.reachable ? "" : " (offline)"}`)));
+  select.hidden = devices.length < 2;
+  return devices;
+}

@@ -4,7 +4,7 @@
 // sync state. Live: "messages.changed" and "sync.progress" events re-read what changed.
 
 import { getToken } from "../lib/api.js";
-import { h, icon } from "../lib/ui.js";
+import { fillDeviceSelect, h, icon } from "../lib/ui.js";
 
 const PAGE = 200; // messages shown per thread at first (more on demand)
 const RELOAD_DEBOUNCE_MS = 250;
@@ -113,16 +113,8 @@ export default {
       h("div.conversation-pane", {}, placeholder, conversation)));
 
     // devices ------------------------------------------------------------------------------------------
-    function pairedDevices() {
-      return [...store.devices.values()].filter((d) => d.paired)
-        .sort((a, b) => Number(b.reachable) - Number(a.reachable) || a.name.localeCompare(b.name));
-    }
-
     function renderDevices() {
-      const devices = pairedDevices();
-      deviceSelect.replaceChildren(...devices.map((d) => h("option", { value: d.id, selected: d.id === deviceId },
-        `${d.name}${d.reachable ? "" : " (offline)"}`)));
-      deviceSelect.hidden = devices.length < 2;
+      const devices = fillDeviceSelect(deviceSelect, store, deviceId);
       if (!deviceId && devices.length) choose(devices[0].id);
       if (!devices.length) {
         listEmpty.replaceChildren(h("strong", {}, "No paired phone."),

@@ -4,7 +4,7 @@
 
 import { getToken } from "../lib/api.js";
 import { callerName, callIcon, photoUrl } from "../lib/calls.js";
-import { h, icon } from "../lib/ui.js";
+import { fillDeviceSelect, h, icon } from "../lib/ui.js";
 
 const EARLIER_SHOWN = 30;
 const MISSED_SHOWN = 8;
@@ -106,16 +106,8 @@ export default {
       h("div.notif-main", {}, resultsSection, feedSection, earlierSection), aside));
 
     // data -----------------------------------------------------------------------------------------
-    function pairedDevices() {
-      return [...store.devices.values()].filter((d) => d.paired)
-        .sort((a, b) => Number(b.reachable) - Number(a.reachable) || a.name.localeCompare(b.name));
-    }
-
     function renderDevices() {
-      const devices = pairedDevices();
-      deviceSelect.replaceChildren(...devices.map((d) => h("option", { value: d.id, selected: d.id === deviceId },
-        `${d.name}${d.reachable ? "" : " (offline)"}`)));
-      deviceSelect.hidden = devices.length < 2;
+      const devices = fillDeviceSelect(deviceSelect, store, deviceId);
       if (!deviceId && devices.length) choose(devices[0].id);
       if (!devices.length) {
         activeEmpty.replaceChildren(h("strong", {}, "No paired phone."),
