@@ -133,6 +133,8 @@ class Daemon:
         await self.transfers.start()
         self.services.transfers = self.transfers
         self.services.download_dir = settings.downloads
+        self.services.key_pem = local.key_pem
+        self.services.cache_dir = settings.home / "cache"
         self.manager = DeviceManager(
             identity=self.identity,
             certificate=local.cert_der,

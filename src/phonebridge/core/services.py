@@ -27,3 +27,9 @@ class Services:
     """store.contacts.ContactRepository (the phone's contacts)."""
     download_dir: Path | None = None
     """Where received files go (setting `download_dir`)."""
+    key_pem: bytes | None = None
+    """Our TLS private key (PEM): the SFTP plugin logs in to the phone with it (PROTOCOL.md §8.14)."""
+    cache_dir: Path | None = None
+    """Disposable data (thumbnails): HOME/cache."""
+    photos: Any = None
+    """store.photos.PhotoRepository (the phone's media index: dates, sizes, thumbnail state)."""
