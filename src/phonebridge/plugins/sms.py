@@ -310,6 +310,8 @@ class SmsPlugin(Plugin):
                 return
             waiter.set_result(packet)
             return
+        if self.repo is None:  # a context without the store (plugin-level tests): nothing to keep
+            return
         raw = packet.body.get("messages")
         if not isinstance(raw, list):
             self.log.warning("%s: sms.messages without a messages list; ignored", self.ctx.device_id)
