@@ -29,6 +29,7 @@ from .basics import BasicsFeature
 from .clipboard import ClipboardFeature
 from .feature import PhoneFeature
 from .notifications import NotificationsFeature
+from .sftp import SftpFeature
 from .share import ShareFeature
 from .sms import SmsFeature
 
@@ -57,6 +58,7 @@ ANDROID_OUTGOING = frozenset({
 
 FEATURES: tuple[type[PhoneFeature], ...] = (BasicsFeature, ClipboardFeature, NotificationsFeature,
                                              ShareFeature,
+                                             SftpFeature,
                                              SmsFeature)
 """The phone's features, one module each."""
 
@@ -68,9 +70,13 @@ class DemoPhone:
     """One simulated phone. `received` keeps every packet the desktop sent it, for tests."""
 
     def __init__(self, home: Path, *, name: str = DEMO_NAME, battery: int = 76,
-                 features: tuple[type[PhoneFeature], ...] = FEATURES) -> None:
+                 features: tuple[type[PhoneFeature], ...] = FEATURES,
+                 storage: bool | int = True) -> None:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
+        self.storage = storage
+        """What `home/fs` is seeded with if it was not before (demo/sftp.py): True = a few photos,
+        N = N photos (prepared as soon as the phone is paired), False = empty volumes."""
         self._local = load_or_create_identity(home)
         self.identity = Identity(
             device_id=self._local.device_id,
