@@ -9,6 +9,7 @@ from .findmyphone import FindMyPhonePlugin
 from .notifications import NotificationsPlugin
 from .ping import PingPlugin
 from .share import SharePlugin
+from .sftp import SftpPlugin
 from .sms import SmsPlugin
 from .contacts import ContactsPlugin
 from .telephony import TelephonyPlugin
@@ -24,6 +25,7 @@ ALL_PLUGINS: tuple[type[Plugin], ...] = (
     SharePlugin,
     SmsPlugin,
     ContactsPlugin,
+    SftpPlugin,
 )
 
 
