@@ -25,6 +25,7 @@ from phonebridge.core.transfers import TransferManager
 from phonebridge.desktop.base import Desktop
 from phonebridge.errors import DeviceError, StartupError
 from phonebridge.events import Event, EventBus
+from phonebridge.gallery import Gallery, ThumbnailCache
 from phonebridge.identity_store import load_or_create_identity
 from phonebridge.plugins import ALL_PLUGINS, capabilities
 from phonebridge.protocol.constants import PROTOCOL_VERSION
@@ -38,6 +39,7 @@ from phonebridge.store.notifications import NotificationRepository
 from phonebridge.store.search import SearchRepository
 from phonebridge.store.messages import MessageRepository
 from phonebridge.store.contacts import ContactRepository
+from phonebridge.store.photos import PhotoRepository
 from phonebridge.transports.lan.provider import LanLinkProvider, PortInUseError
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,8 @@ class Daemon:
         self.manager: DeviceManager | None = None
         self.provider: LanLinkProvider | None = None
         self.demo_phone: Any = None
+        self.gallery: Any = None
+        """gallery.Gallery once started (the API's photo routes use it)."""
         self._db: Database | None = None
         self._api_server: Any = None
         self._api_task: asyncio.Task | None = None
@@ -135,6 +139,7 @@ class Daemon:
         self.services.download_dir = settings.downloads
         self.services.key_pem = local.key_pem
         self.services.cache_dir = settings.home / "cache"
+        self.services.photos = PhotoRepository(self._db)
         self.manager = DeviceManager(
             identity=self.identity,
             certificate=local.cert_der,
@@ -145,6 +150,8 @@ class Daemon:
             services=self.services,
         )
         await self.manager.start()
+        self.gallery = Gallery(self.manager, self.services.photos,
+                               ThumbnailCache(self.services.cache_dir / "thumbnails"))
         self.provider = LanLinkProvider(
             identity=lambda: self.identity,
             cert_pem=local.cert_pem,
@@ -187,7 +194,7 @@ class Daemon:
         from phonebridge.demo.phone import DemoPhone
 
         assert self.provider is not None and self.manager is not None
-        self.demo_phone = DemoPhone(self.settings.home / "demo-phone")
+        self.demo_phone = DemoPhone(self.settings.home / "demo-phone", storage=2000)
         from phonebridge.demo.notifications import NotificationsFeature
 
         self.demo_phone.feature(NotificationsFeature).timeline = True  # posts and rings over time
@@ -213,6 +220,8 @@ class Daemon:
                     await asyncio.wait_for(self._api_task, 5)
         if self.provider is not None:
             await self.provider.stop()
+        if self.gallery is not None:
+            await self.gallery.close()
         if self.manager is not None:
             await self.manager.stop()
         if getattr(self, "transfers", None) is not None:
