@@ -25,9 +25,10 @@ from .routes import clipboard, devices
 from .routes import notifications
 from .routes import files
 from .routes import messages
+from .routes import photos
 from .security import LocalGuard
 
-FEATURES = (devices, clipboard, notifications, files, messages)
+FEATURES = (devices, clipboard, notifications, files, messages, photos)
 """Route modules: each has `router(daemon) -> APIRouter`. One line per feature."""
 
 if TYPE_CHECKING:

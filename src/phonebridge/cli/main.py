@@ -24,9 +24,10 @@ from . import clipboard, devices
 from . import notifications
 from . import files
 from . import messages
+from . import photos
 from .client import NOT_RUNNING, ApiClient, CliError
 
-FEATURES = (devices, clipboard, notifications, files, messages)
+FEATURES = (devices, clipboard, notifications, files, messages, photos)
 """Modules that add commands: each has `add_parsers(subparsers)` and `COMMANDS` (name -> handler)."""
 
 DAEMON_START_TIMEOUT = 20.0

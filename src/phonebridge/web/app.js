@@ -13,9 +13,10 @@ import devicesPage from "./views/devices.js";
 import filesPage from "./views/files.js";
 import notificationsPage from "./views/notifications.js";
 import messagesPage from "./views/messages.js";
+import photosPage from "./views/photos.js";
 import { mountCallBanner } from "./lib/calls.js";
 
-const PAGES = [devicesPage, filesPage, notificationsPage, messagesPage];
+const PAGES = [devicesPage, filesPage, notificationsPage, messagesPage, photosPage];
 const DEFAULT_PAGE = PAGES[0].id;
 
 const store = new Store();
