@@ -32,7 +32,7 @@ def bring_up(peer_class: type[Peer]) -> Peer:
     require(shutil.which("ip") is not None, "iproute2 (ip) is missing")
     peer = peer_class()
     require(peer.installed(), f"{peer.name} is not installed: run `{peer.path} install`")
-    peer.down()
+    peer.down_clean()
     peer.up()
     return peer
 

@@ -36,9 +36,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
-def run(cmd: list[str], *, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
+def run(cmd: list[str], *, timeout: float = 60, check: bool = True,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     # cwd /tmp: KDE 22.12 saves a shared text as kdeconnect-XXXXXX.txt in its working directory.
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd="/tmp")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd="/tmp",
+                          env={**os.environ, **env} if env else None)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -64,8 +66,9 @@ class Peer:
     def path(self) -> str:
         return str(PEERS / self.script)
 
-    def sh(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-        return run([self.path, *args], timeout=timeout, check=check)
+    def sh(self, *args: str, timeout: float = 60, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return run([self.path, *args], timeout=timeout, check=check, env=env)
 
     def installed(self) -> bool:
         raise NotImplementedError
@@ -78,6 +81,10 @@ class Peer:
 
     def down(self) -> None:
         self.sh("down", timeout=120, check=False)
+
+    def down_clean(self) -> None:
+        """Down, forgetting what earlier test modules left behind (before a module's `up`)."""
+        self.down()
 
     def restart(self) -> None:
         """Stop only the peer daemon (namespaces and our daemon stay), then start it again."""
@@ -275,6 +282,12 @@ class GSConnect(Peer):
 
     def installed(self) -> bool:
         return (self.state / "root" / "usr" / "bin" / "gjs").exists()
+
+    def down_clean(self) -> None:
+        # GSConnect keeps every paired device in its settings and, every 5 s, sends its identity to
+        # each one that is not connected: devices paired by earlier modules (other PhoneBridge ids
+        # at our address) would make it dial us unasked. Start each module from a fresh install.
+        self.sh("down", timeout=120, check=False, env={"GSC_PURGE_ON_DOWN": "1"})
 
     def daemon_pid(self) -> int:
         return int((self.state / "run" / "gjs.pid").read_text())
