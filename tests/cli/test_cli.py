@@ -45,6 +45,20 @@ def wait_until(predicate, timeout: float = 20.0):
     raise AssertionError("condition not met in time")
 
 
+def demo_device(home: Path, plugin: str | None = None) -> dict:
+    """The demo phone's device JSON once it is paired and reachable (and has `plugin` loaded)."""
+
+    def ready():
+        result = cli(home, "devices", "--json")
+        if result.returncode != 0:
+            return None
+        devices = json.loads(result.stdout)
+        ok = devices and devices[0]["paired"] and devices[0]["reachable"]
+        return devices[0] if ok and (plugin is None or plugin in devices[0]["plugins"]) else None
+
+    return wait_until(ready)
+
+
 def stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -58,17 +72,8 @@ def stop(proc: subprocess.Popen) -> int:
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("cli") / "home"
     proc = start_daemon(home, "--demo", "--name", "cli-test")
-
-    def paired_demo():
-        result = cli(home, "devices", "--json")
-        if result.returncode != 0:
-            return None
-        devices = json.loads(result.stdout)
-        return devices if devices and devices[0]["paired"] and devices[0]["reachable"] else None
-
     try:
-        devices = wait_until(paired_demo)
-        yield home, devices[0]
+        yield home, demo_device(home)
     finally:
         assert stop(proc) == 0
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from test_cli import cli, start_daemon, stop, wait_until  # noqa: F401 - the CLI test helpers
+from test_cli import cli, demo_device, start_daemon, stop, wait_until  # noqa: F401 - the CLI test helpers
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -18,18 +18,8 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("files")
     home = root / "home"
     proc = start_daemon(home, "--demo", "--name", "files-test", "--download-dir", str(root / "dl"))
-
-    def paired_demo():
-        result = cli(home, "devices", "--json")
-        if result.returncode != 0:
-            return None
-        devices = json.loads(result.stdout)
-        ok = devices and devices[0]["paired"] and devices[0]["reachable"] and "share" in devices[0]["plugins"]
-        return devices if ok else None
-
     try:
-        devices = wait_until(paired_demo)
-        yield home, devices[0], root
+        yield home, demo_device(home, "share"), root
     finally:
         assert stop(proc) == 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from phonebridge.demo.storage import INTERNAL, SD_CARD, phone_to_local, seed_storage
-from test_cli import cli, start_daemon, stop, wait_until  # noqa: F401 - the CLI test helpers
+from test_cli import cli, demo_device, start_daemon, stop, wait_until  # noqa: F401 - the CLI test helpers
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,18 +26,8 @@ def demo(tmp_path_factory):
     fs = home / "demo-phone" / "fs"
     summary = seed_storage(fs, photos=150, hostile=True)  # the demo phone keeps a seeded tree
     proc = start_daemon(home, "--demo", "--name", "photos-test", "--download-dir", str(root / "dl"))
-
-    def ready():
-        result = cli(home, "devices", "--json")
-        if result.returncode != 0:
-            return None
-        devices = json.loads(result.stdout)
-        ok = devices and devices[0]["paired"] and devices[0]["reachable"] and "sftp" in devices[0]["plugins"]
-        return devices if ok else None
-
     try:
-        devices = wait_until(ready)
-        yield home, devices[0], root, fs, summary
+        yield home, demo_device(home, "sftp"), root, fs, summary
     finally:
         assert stop(proc) == 0
 

@@ -9,9 +9,11 @@ key. Logins go through a real asyncssh client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncssh
@@ -111,34 +113,39 @@ async def connect(answer: dict, *, key: asyncssh.SSHKey | None = None,
     )
 
 
-async def start_phone(tmp_path: Path, **options) -> tuple[Desktop, DemoPhone, SftpFeature]:
+@contextlib.asynccontextmanager
+async def browse(answer: dict, **login) -> AsyncIterator[asyncssh.SFTPClient]:
+    """An SFTP client on a new session (logged in as `connect` does)."""
+    async with await connect(answer, **login) as conn, conn.start_sftp_client() as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def paired_phone(tmp_path: Path) -> AsyncIterator[tuple[Desktop, DemoPhone, SftpFeature]]:
+    """A demo phone (storage in tmp_path/phone) paired with a Desktop; both stop on the way out."""
     desktop = Desktop()
     port = await desktop.start()
-    phone = DemoPhone(tmp_path / "phone", **options)
+    phone = DemoPhone(tmp_path / "phone")
     await phone.start(LOOPBACK, port, desktop.identity)
     await desktop.pair(phone)
-    return desktop, phone, phone.feature(SftpFeature)
+    try:
+        yield desktop, phone, phone.feature(SftpFeature)
+    finally:
+        await phone.stop()
+        await desktop.stop()
 
 
 @pytest.fixture
 async def rig(tmp_path):
-    desktop, phone, sftp = await start_phone(tmp_path)
-    try:
-        yield desktop, phone, sftp
-    finally:
-        await phone.stop()
-        await desktop.stop()
+    async with paired_phone(tmp_path) as rig:
+        yield rig
 
 
 @pytest.fixture
 async def hostile_rig(tmp_path):
     seed_storage(tmp_path / "phone" / "fs", photos=40, hostile=True)
-    desktop, phone, sftp = await start_phone(tmp_path)
-    try:
-        yield desktop, phone, sftp
-    finally:
-        await phone.stop()
-        await desktop.stop()
+    async with paired_phone(tmp_path) as rig:
+        yield rig
 
 
 # -- the answer ----------------------------------------------------------------------------------
@@ -182,9 +189,8 @@ async def test_our_certificate_key_logs_in_and_another_key_does_not(rig) -> None
     desktop, phone, sftp = rig
     answer = await desktop.request()
     phone_host_key = asyncssh.import_private_key((phone.home / "private_key.pem").read_bytes())
-    async with await connect(answer, key=desktop.key, host_key=phone_host_key) as conn:
-        async with conn.start_sftp_client() as client:
-            assert sorted(await client.listdir("/storage")) == [".", "..", "1A2B-3C4D", "emulated"]
+    async with browse(answer, key=desktop.key, host_key=phone_host_key) as client:
+        assert sorted(await client.listdir("/storage")) == [".", "..", "1A2B-3C4D", "emulated"]
     assert sftp.logins == [("publickey", True)]
 
     stranger = asyncssh.import_private_key(PeerCert().key_pem)
@@ -225,9 +231,8 @@ async def test_the_paired_daemons_own_key_logs_in(tmp_path) -> None:
         await wait_for(lambda: sftp.requests, ANSWER_TIMEOUT, "server started")
         assert daemon.services.key_pem is not None
         key = asyncssh.import_private_key(daemon.services.key_pem)
-        async with await connect({"port": sftp.server_port}, key=key) as conn:
-            async with conn.start_sftp_client() as client:
-                assert "DCIM" in await client.listdir(INTERNAL)
+        async with browse({"port": sftp.server_port}, key=key) as client:
+            assert "DCIM" in await client.listdir(INTERNAL)
         assert sftp.logins == [("publickey", True)]
     finally:
         await phone.stop()
@@ -240,47 +245,45 @@ async def test_the_paired_daemons_own_key_logs_in(tmp_path) -> None:
 async def test_listing_shows_both_volumes_odd_names_and_refuses_android_data(hostile_rig) -> None:
     desktop, phone, _sftp = hostile_rig
     answer = await desktop.request()
-    async with await connect(answer, key=desktop.key) as conn:
-        async with conn.start_sftp_client() as client:
-            assert await client.realpath("/../..") == "/"  # the chroot holds
-            assert "storage" in await client.listdir("/")
-            internal = set(await client.listdir(INTERNAL))
-            assert {"DCIM", "Pictures", "Movies", "Download", "Documents", "Android"} <= internal
-            assert {"Camera"} <= set(await client.listdir(f"{SD_CARD}/DCIM"))
-            assert set(await client.listdir(f"{INTERNAL}/Android")) >= {"data", "obb", "media"}
-            for volume in (INTERNAL, SD_CARD):
-                for protected in ("Android/data", "Android/obb"):
-                    with pytest.raises(asyncssh.SFTPPermissionDenied):
-                        await client.listdir(f"{volume}/{protected}")
+    async with browse(answer, key=desktop.key) as client:
+        assert await client.realpath("/../..") == "/"  # the chroot holds
+        assert "storage" in await client.listdir("/")
+        internal = set(await client.listdir(INTERNAL))
+        assert {"DCIM", "Pictures", "Movies", "Download", "Documents", "Android"} <= internal
+        assert {"Camera"} <= set(await client.listdir(f"{SD_CARD}/DCIM"))
+        assert set(await client.listdir(f"{INTERNAL}/Android")) >= {"data", "obb", "media"}
+        for volume in (INTERNAL, SD_CARD):
+            for protected in ("Android/data", "Android/obb"):
                 with pytest.raises(asyncssh.SFTPPermissionDenied):
-                    await client.open(f"{volume}/Android/data/com.example.app/files/state.bin")
-            sneaky = phone_to_local(phone.home / "fs", f"{INTERNAL}/Download/sneaky")
-            sneaky.symlink_to("../Android/data")
-            with pytest.raises(asyncssh.SFTPPermissionDenied):  # no way round through a link
-                await client.listdir(f"{INTERNAL}/Download/sneaky")
-            looped = await client.listdir(f"{INTERNAL}/Pictures/Loop/again/Loop/again")
-            assert "Screenshots" in looped
-            odd = set(await client.listdir(f"{INTERNAL}/Pictures/Odd names"))
-            assert {"-rf.jpg", "🎉 party 🥳.jpg", "100% done %20 %s.jpg", "it's \"quoted\".jpg",
-                    "café déjà vu ÆØÅ 日本.jpg", "two  spaces and trailing .jpg"} <= odd
-            loop = await client.lstat(f"{INTERNAL}/Pictures/Loop/again")
-            assert loop.permissions is not None and (loop.permissions & 0o170000) == 0o120000
-            with pytest.raises(asyncssh.SFTPNoSuchFile):
-                await client.listdir(f"{INTERNAL}/Nope")
+                    await client.listdir(f"{volume}/{protected}")
+            with pytest.raises(asyncssh.SFTPPermissionDenied):
+                await client.open(f"{volume}/Android/data/com.example.app/files/state.bin")
+        sneaky = phone_to_local(phone.home / "fs", f"{INTERNAL}/Download/sneaky")
+        sneaky.symlink_to("../Android/data")
+        with pytest.raises(asyncssh.SFTPPermissionDenied):  # no way round through a link
+            await client.listdir(f"{INTERNAL}/Download/sneaky")
+        looped = await client.listdir(f"{INTERNAL}/Pictures/Loop/again/Loop/again")
+        assert "Screenshots" in looped
+        odd = set(await client.listdir(f"{INTERNAL}/Pictures/Odd names"))
+        assert {"-rf.jpg", "🎉 party 🥳.jpg", "100% done %20 %s.jpg", "it's \"quoted\".jpg",
+                "café déjà vu ÆØÅ 日本.jpg", "two  spaces and trailing .jpg"} <= odd
+        loop = await client.lstat(f"{INTERNAL}/Pictures/Loop/again")
+        assert loop.permissions is not None and (loop.permissions & 0o170000) == 0o120000
+        with pytest.raises(asyncssh.SFTPNoSuchFile):
+            await client.listdir(f"{INTERNAL}/Nope")
 
-            newest = phone.feature(SftpFeature).summary.newest[0]
-            async with client.open(newest, "rb") as remote:
-                assert await remote.read() == phone_to_local(phone.home / "fs", newest).read_bytes()
+        newest = phone.feature(SftpFeature).summary.newest[0]
+        async with client.open(newest, "rb") as remote:
+            assert await remote.read() == phone_to_local(phone.home / "fs", newest).read_bytes()
 
 
 async def test_uploads_land_on_the_phone(rig) -> None:
     desktop, phone, _sftp = rig
     answer = await desktop.request()
-    async with await connect(answer, key=desktop.key) as conn:
-        async with conn.start_sftp_client() as client:
-            async with client.open(f"{INTERNAL}/Download/.part", "wb") as remote:
-                await remote.write(b"hello phone")
-            await client.posix_rename(f"{INTERNAL}/Download/.part", f"{INTERNAL}/Download/hi.txt")
+    async with browse(answer, key=desktop.key) as client:
+        async with client.open(f"{INTERNAL}/Download/.part", "wb") as remote:
+            await remote.write(b"hello phone")
+        await client.posix_rename(f"{INTERNAL}/Download/.part", f"{INTERNAL}/Download/hi.txt")
     landed = phone_to_local(phone.home / "fs", f"{INTERNAL}/Download/hi.txt")
     assert landed.read_bytes() == b"hello phone"
 
@@ -290,8 +293,7 @@ async def test_uploads_land_on_the_phone(rig) -> None:
 
 async def test_drop_mid_listing(tmp_path) -> None:
     seed_storage(tmp_path / "phone" / "fs", photos=300)
-    desktop, phone, sftp = await start_phone(tmp_path)
-    try:
+    async with paired_phone(tmp_path) as (desktop, _phone, sftp):
         answer = await desktop.request()
         sftp.faults.drop_after_entries = 200
         sftp.faults.times = 1
@@ -305,13 +307,9 @@ async def test_drop_mid_listing(tmp_path) -> None:
         await asyncio.wait_for(conn.wait_closed(), 10)
         assert sftp.faults.drop_after_entries is None  # times=1: only once
 
-        async with await connect(answer, key=desktop.key) as conn:  # the next session works
-            async with conn.start_sftp_client() as client:
-                names = await client.listdir(f"{INTERNAL}/DCIM/Camera")
+        async with browse(answer, key=desktop.key) as client:  # the next session works
+            names = await client.listdir(f"{INTERNAL}/DCIM/Camera")
         assert len([n for n in names if n.endswith(".jpg")]) >= 250
-    finally:
-        await phone.stop()
-        await desktop.stop()
 
 
 async def test_drop_mid_read_every_time_until_cleared(rig) -> None:
@@ -328,10 +326,9 @@ async def test_drop_mid_read_every_time_until_cleared(rig) -> None:
                 await remote.read()
         await asyncio.wait_for(conn.wait_closed(), 10)
     sftp.faults.drop_after_bytes = None
-    async with await connect(answer, key=desktop.key) as conn:
-        async with conn.start_sftp_client() as client:
-            async with client.open(path, "rb") as remote:
-                assert len(await remote.read()) == size
+    async with browse(answer, key=desktop.key) as client:
+        async with client.open(path, "rb") as remote:
+            assert len(await remote.read()) == size
 
 
 async def test_restart_gives_a_new_port_and_password_and_ends_sessions(rig) -> None:

@@ -39,13 +39,7 @@ def cmd_share(client: ApiClient, args: argparse.Namespace) -> int:
         raise CliError("give FILE..., --text TEXT or --url URL (exactly one of them)", 2)
     device = resolve_device(client, args.device)
     if args.files:
-        paths = []
-        for name in args.files:
-            path = Path(name).expanduser()
-            if not path.is_file():
-                raise CliError(f"{name}: no such file", 2)
-            paths.append(str(path.resolve()))
-        body: dict[str, Any] = {"paths": paths}
+        body: dict[str, Any] = {"paths": local_files(args.files)}
     elif args.text is not None:
         body = {"text": args.text}
     else:
@@ -69,6 +63,18 @@ def cmd_share(client: ApiClient, args: argparse.Namespace) -> int:
         total = sum(t["size"] for t in final)
         print(f"Sent {len(final)} file(s), {human(total)}, to {device['name']}.")
     return 1 if bad else 0
+
+
+def local_files(names: list[str]) -> list[str]:
+    """The absolute paths of FILE arguments (the daemon has its own working folder); exit status 2
+    for one that is not a file."""
+    paths = []
+    for name in names:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise CliError(f"{name}: no such file", 2)
+        paths.append(str(path.resolve()))
+    return paths
 
 
 def wait_for_transfers(client: ApiClient, ids: list[str]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 from .client import ApiClient, CliError
 from .common import print_json, resolve_device
-from .files import human, wait_for_transfers
+from .files import human, local_files, wait_for_transfers
 
 PAGE = 500
 """Photos asked for per request (the API's largest page)."""
@@ -141,13 +141,7 @@ def cmd_pull(client: ApiClient, args: argparse.Namespace) -> int:
 
 def cmd_push(client: ApiClient, args: argparse.Namespace) -> int:
     device = resolve_device(client, args.device)
-    paths = []
-    for name in args.files:
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise CliError(f"{name}: no such file", 2)
-        paths.append(str(path.resolve()))
-    body = {"paths": paths, "to": _phone_path(args.to)}
+    body = {"paths": local_files(args.files), "to": _phone_path(args.to)}
     started = client.post(_path(device, "/push"), body, timeout=120)["transfers"]
     return _finish(client, started, args.json,
                    f"Copied {{n}} file(s), {{size}}, to {args.to} on {device['name']}")

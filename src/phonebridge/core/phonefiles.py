@@ -27,9 +27,8 @@ import contextlib
 import logging
 import os
 import posixpath
-import stat as stat_mode
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -281,6 +280,13 @@ class PhoneFiles:
         self.roots = list(session.roots)
         return session
 
+    async def _session_for(self, path: str) -> SftpSession:
+        """The session, or PhoneFileError(path, "connection lost") when none can be had."""
+        try:
+            return await self._session()
+        except DeviceError as exc:
+            raise PhoneFileError(path, CONNECTION_LOST, str(exc)) from None
+
     def _lost(self, session: SftpSession) -> None:
         if self._session_now is session:
             self._session_now = None
@@ -289,10 +295,7 @@ class PhoneFiles:
     async def _call(self, path: str, op: Callable[[Any], Awaitable[T]]) -> T:
         """Run `op(sftp)`; on a lost session reconnect and run it once more."""
         for attempt in (0, 1):
-            try:
-                session = await self._session()
-            except DeviceError as exc:
-                raise PhoneFileError(path, CONNECTION_LOST, str(exc)) from None
+            session = await self._session_for(path)
             try:
                 return await op(session.sftp)
             except LOST_ERRORS as exc:
@@ -382,10 +385,7 @@ class PhoneFiles:
         position = offset
         end = None if size is None else offset + size
         for attempt in (0, 1):
-            try:
-                session = await self._session()
-            except DeviceError as exc:
-                raise PhoneFileError(path, CONNECTION_LOST, str(exc)) from None
+            session = await self._session_for(path)
             try:
                 async with await session.sftp.open(path, "rb", block_size=0) as remote:
                     if end is None:
@@ -517,21 +517,27 @@ class PhoneFiles:
         manager = self._manager()
         try:
             await self._size_up(batch)
-            for path, transfer in batch:
-                if not transfer.is_active:
-                    continue
-                task = self._spawn(self._pull_file(path, transfer, folder))
-                manager.set_canceller(transfer, task.cancel)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(task)
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    task.cancel()
-                    raise asyncio.CancelledError
+            await self._in_turn(batch, lambda path, t: self._pull_file(path, t, folder))
         finally:
             for _, transfer in batch:
-                if transfer.is_active:
-                    _failed_pull(manager, transfer, FAILED, self._closed or "stopped")
+                _failed_pull(manager, transfer, FAILED, self._closed or "stopped")
+
+    async def _in_turn(self, batch: list[tuple[T, Transfer]],
+                       copy: Callable[[T, Transfer], Coroutine[Any, Any, None]]) -> None:
+        """`copy` each file after the one before, skipping those cancelled meanwhile. Cancelling
+        one file ends only that file; cancelling the batch cancels the file in flight too."""
+        manager = self._manager()
+        for item, transfer in batch:
+            if not transfer.is_active:
+                continue
+            task = self._spawn(copy(item, transfer))
+            manager.set_canceller(transfer, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                task.cancel()
+                raise asyncio.CancelledError
 
     async def _size_up(self, batch: list[tuple[str, Transfer]]) -> None:
         """Fill in the sizes (a quick stat of every file) so progress has a total at once."""
@@ -615,22 +621,13 @@ class PhoneFiles:
         Raises DeviceError when a file is not a readable regular file, PhoneFileError when
         `to_dir` is not a folder on the phone.
         """
+        from phonebridge.plugins.share import readable_files
+
         manager = self._manager()
         if not files:
             raise DeviceError("no files to push")
         folder = phone_path(to_dir)
-        local: list[tuple[Path, int]] = []
-        for item in files:
-            path = Path(item).expanduser()
-            try:
-                st = await asyncio.to_thread(path.stat)
-            except OSError as exc:
-                raise DeviceError(f"cannot push {path}: {_local_error(exc)}") from None
-            if not stat_mode.S_ISREG(st.st_mode):
-                raise DeviceError(f"cannot push {path}: not a regular file")
-            if not os.access(path, os.R_OK):
-                raise DeviceError(f"cannot push {path}: not readable")
-            local.append((path.resolve(), st.st_size))
+        local = await readable_files(files, "push")
         target = await self.stat(folder)
         if not target.is_dir:
             raise PhoneFileError(folder, "not a folder")
@@ -648,17 +645,7 @@ class PhoneFiles:
     async def _push_batch(self, batch: list[tuple[Path, Transfer]], folder: str) -> None:
         manager = self._manager()
         try:
-            for path, transfer in batch:
-                if not transfer.is_active:
-                    continue
-                task = self._spawn(self._push_file(path, transfer, folder))
-                manager.set_canceller(transfer, task.cancel)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(task)
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    task.cancel()
-                    raise asyncio.CancelledError
+            await self._in_turn(batch, lambda path, t: self._push_file(path, t, folder))
         finally:
             for _, transfer in batch:
                 manager.finish(transfer, FAILED, self._closed or "stopped")

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import re
+import stat
 import time
 import unicodedata
 from collections.abc import AsyncIterator
@@ -207,6 +208,25 @@ async def read_file(path: Path, size: int) -> AsyncIterator[bytes]:
             yield data
     finally:
         fh.close()
+
+
+async def readable_files(paths: list[Path], verb: str) -> list[tuple[Path, int]]:
+    """Each path resolved, with its size; DeviceError("cannot VERB PATH: why") for the first that
+    is not a readable regular file, before anything is sent."""
+    files: list[tuple[Path, int]] = []
+    for item in paths:
+        path = Path(item).expanduser()
+        try:
+            st = await asyncio.to_thread(path.stat)
+        except OSError as exc:
+            why = exc.strerror or str(exc) or type(exc).__name__
+            raise DeviceError(f"cannot {verb} {path}: {why}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise DeviceError(f"cannot {verb} {path}: not a regular file")
+        if not os.access(path, os.R_OK):
+            raise DeviceError(f"cannot {verb} {path}: not readable")
+        files.append((path.resolve(), st.st_size))
+    return files
 
 
 def _error_text(exc: BaseException) -> str:
@@ -403,18 +423,7 @@ class SharePlugin(Plugin):
             raise DeviceError(f"{self.ctx.device_name()} does not accept shared files")
         if not paths:
             raise DeviceError("no files to share")
-        files: list[tuple[Path, int]] = []
-        for path in paths:
-            path = Path(path).expanduser()
-            try:
-                st = await asyncio.to_thread(path.stat)
-            except OSError as exc:
-                raise DeviceError(f"cannot share {path}: {exc.strerror or exc}") from None
-            if not path.is_file():
-                raise DeviceError(f"cannot share {path}: not a regular file")
-            if not os.access(path, os.R_OK):
-                raise DeviceError(f"cannot share {path}: not readable")
-            files.append((path.resolve(), st.st_size))
+        files = await readable_files(paths, "share")
         total = sum(size for _, size in files)
         batch = []
         for path, size in files:

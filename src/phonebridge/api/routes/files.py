@@ -19,6 +19,7 @@ import contextlib
 import re
 import secrets
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from phonebridge.core.transfers import TransferManager
+from phonebridge.core.transfers import Transfer, TransferManager
 from phonebridge.errors import DeviceError
 from phonebridge.plugins.share import MAX_TEXT, SharePlugin, safe_filename
 
@@ -68,11 +69,7 @@ def router(daemon: Daemon) -> APIRouter:
             raise HTTPException(400, "give exactly one of paths, text, url")
         plugin = share_plugin(device_id)
         if request.paths is not None:
-            paths = [Path(p) for p in request.paths]
-            relative = [str(p) for p in paths if not p.is_absolute()]
-            if relative:
-                raise HTTPException(400, f"paths must be absolute: {', '.join(relative[:3])}")
-            sent = await plugin.share_files(paths)
+            sent = await plugin.share_files(absolute_paths(request.paths))
         elif request.text is not None:
             sent = [await plugin.share_text(request.text)]
         else:
@@ -83,24 +80,7 @@ def router(daemon: Daemon) -> APIRouter:
     @router.post("/api/devices/{device_id}/share/upload")
     async def upload(device_id: str, request: Request) -> dict[str, Any]:
         plugin = share_plugin(device_id)
-        folder = outgoing / secrets.token_hex(8)
-        try:
-            saved = await receive_multipart(request, folder)
-            if not saved:
-                raise HTTPException(400, "no files in the upload")
-            sent = await plugin.share_files(saved)
-        except BaseException:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            raise
-        left = {t.id for t in sent}
-
-        def finished(transfer: Any) -> None:
-            left.discard(transfer.id)
-            if not left:
-                shutil.rmtree(folder, ignore_errors=True)
-
-        for transfer in sent:
-            transfers.add_done_callback(transfer, finished)
+        sent = await send_upload(request, outgoing, transfers, plugin.share_files)
         return {"transfers": [t.to_json() for t in sent]}
 
     @router.get("/api/transfers")
@@ -136,6 +116,45 @@ def router(daemon: Daemon) -> APIRouter:
         return {"opened": url}
 
     return router
+
+
+def absolute_paths(values: list[str]) -> list[Path]:
+    """Local files named by a client; 400 unless all are absolute (a relative one would depend on
+    the daemon's working folder)."""
+    paths = [Path(v) for v in values]
+    relative = [str(p) for p in paths if not p.is_absolute()]
+    if relative:
+        raise HTTPException(400, f"paths must be absolute: {', '.join(relative[:3])}")
+    return paths
+
+
+async def send_upload(request: Request, outgoing: Path, transfers: TransferManager,
+                      send: Callable[[list[Path]], Awaitable[list[Transfer]]]) -> list[Transfer]:
+    """Stream a browser's upload into a new folder under `outgoing` and `send` the files from it.
+
+    The folder goes once every transfer has ended, or at once when the upload or `send` fails.
+    """
+    folder = outgoing / secrets.token_hex(8)
+    try:
+        saved = await receive_multipart(request, folder)
+        if not saved:
+            raise HTTPException(400, "no files in the upload")
+        sent = await send(saved)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        raise
+    left = {t.id for t in sent}
+
+    def finished(transfer: Transfer) -> None:
+        left.discard(transfer.id)
+        if not left:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    for transfer in sent:
+        transfers.add_done_callback(transfer, finished)
+    if not sent:
+        shutil.rmtree(folder, ignore_errors=True)
+    return sent
 
 
 # -- a small streaming multipart/form-data reader (no python-multipart dependency) -----------------

@@ -28,11 +28,8 @@ Events: "transfer.changed" as for shares (direction "in" for pull, "out" for pus
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 import re
-import secrets
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +43,7 @@ from phonebridge.core.phonefiles import PhoneEntry, PhoneFileError, PhoneFiles
 from phonebridge.gallery import PhotoError
 from phonebridge.plugins.share import safe_filename
 
-from .files import receive_multipart
+from .files import absolute_paths, send_upload
 
 if TYPE_CHECKING:
     from phonebridge.app import Daemon
@@ -210,10 +207,7 @@ def router(daemon: Daemon) -> APIRouter:
     @router.post("/api/devices/{device_id}/push")
     async def push(device_id: str, request: PushRequest) -> Any:
         to = phone_path(request.to)
-        local = [Path(p) for p in request.paths]
-        relative = [str(p) for p in local if not p.is_absolute()]
-        if relative:
-            raise HTTPException(400, f"paths must be absolute: {', '.join(relative[:3])}")
+        local = absolute_paths(request.paths)
         missing = [str(p) for p in local if not p.is_file()]
         if missing:
             raise HTTPException(400, f"no such file: {', '.join(missing[:3])}")
@@ -228,29 +222,11 @@ def router(daemon: Daemon) -> APIRouter:
                           to: str = Query(..., max_length=MAX_PATH_CHARS)) -> Any:
         target = phone_path(to)
         files = await phone_files(device_id)
-        folder = outgoing / secrets.token_hex(8)
         try:
-            saved = await receive_multipart(request, folder)
-            if not saved:
-                raise HTTPException(400, "no files in the upload")
-            sent = await files.push(saved, target)
-        except PhoneFileError as exc:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+            sent = await send_upload(request, outgoing, daemon.transfers,
+                                     lambda saved: files.push(saved, target))
+        except PhoneFileError as exc:  # the folder is gone already
             return phone_error(exc)
-        except BaseException:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            raise
-        left = {t.id for t in sent}
-
-        def finished(transfer: Transfer) -> None:
-            left.discard(transfer.id)
-            if not left:
-                shutil.rmtree(folder, ignore_errors=True)
-
-        for transfer in sent:
-            daemon.transfers.add_done_callback(transfer, finished)
-        if not sent:
-            shutil.rmtree(folder, ignore_errors=True)
         return transfers_json(sent)
 
     return router

@@ -1,4 +1,4 @@
-// The daemon's local API: the access token, JSON requests and the live event stream.
+// The daemon's local API: the access token, JSON requests, file uploads and the live event stream.
 // (This module lives in lib/ because the daemon guards every path starting with "/api" as API.)
 //
 // Every request to /api/... carries `Authorization: Bearer TOKEN`; the WebSocket, which cannot
@@ -135,6 +135,41 @@ export async function api(method, path, body) {
 
 export const get = (path) => api("GET", path);
 export const post = (path, body = {}) => api("POST", path, body);
+
+/**
+ * POST files as multipart/form-data (field "files"); onProgress(sent, total) as they go up.
+ * Resolves with the JSON answer; rejects with an ApiError (XMLHttpRequest: fetch has no upload
+ * progress).
+ */
+export function upload(path, files, onProgress) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const file of files) form.append("files", file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Authorization", `Bearer ${getToken()}`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    };
+    xhr.onerror = () => reject(new ApiError("Cannot reach the PhoneBridge daemon. Is it still running?", 0));
+    xhr.onload = () => {
+      let data = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(data);
+        return;
+      }
+      const message = data && (data.error || (typeof data.detail === "string" ? data.detail : null));
+      reject(new ApiError(message || `upload failed: HTTP ${xhr.status}`, xhr.status));
+    };
+    xhr.send(form);
+  });
+}
 
 /** `/api/devices/ID/action`, with the id escaped. */
 export function devicePath(id, action = "") {

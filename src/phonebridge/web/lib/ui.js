@@ -75,6 +75,16 @@ export function icon(name, cls = "") {
   return svg;
 }
 
+/** An `icon()` that also knows a page's own icons (same 24x24 stroke style, constant markup only). */
+export function pageIcons(extra) {
+  return (name, cls = "") => {
+    if (!(name in extra)) return icon(name, cls);
+    const svg = icon("devices", cls);
+    svg.innerHTML = extra[name];
+    return svg;
+  };
+}
+
 export function deviceIcon(type) {
   return icon(type in ICONS ? type : "devices", "device-icon");
 }

@@ -6,11 +6,11 @@
 // "transfer.changed" (data = a transfer) and "clipboard.received" ({content}); "hello"/"resync"
 // re-read both. Uploads are multipart POSTs with upload progress (XMLHttpRequest).
 
-import { getToken } from "../lib/api.js";
-import { h, icon as sharedIcon } from "../lib/ui.js";
+import { upload } from "../lib/api.js";
+import { h, pageIcons } from "../lib/ui.js";
 
-// Icons this page needs beyond lib/ui.js's set (same 24x24 stroke style, our constant markup only).
-const PAGE_ICONS = {
+// Icons this page needs beyond lib/ui.js's set.
+const icon = pageIcons({
   upload: '<path d="M12 15.5V4M7.5 8.5 12 4l4.5 4.5"/><path d="M4 15v3.5A1.5 1.5 0 0 0 5.5 20h13a1.5 1.5 0 0 0 1.5-1.5V15"/>',
   send: '<path d="M21 3 10 14"/><path d="m21 3-7 18-4-7-7-4z"/>',
   clipboard: '<rect x="5" y="4.5" width="14" height="17" rx="2"/><path d="M9 4.5V3.5a1 1 0 0 1 1-1h4a1 1 0 0 1 1 1v1M9 11h6M9 15h4"/>',
@@ -21,14 +21,7 @@ const PAGE_ICONS = {
   file: '<path d="M13.5 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8.5z"/><path d="M13.5 3v5.5H19"/>',
   down: '<path d="M12 5v14M6 13l6 6 6-6"/>',
   up: '<path d="M12 19V5M6 11l6-6 6 6"/>',
-};
-
-function icon(name, cls = "") {
-  if (!(name in PAGE_ICONS)) return sharedIcon(name, cls);
-  const svg = sharedIcon("devices", cls);
-  svg.innerHTML = PAGE_ICONS[name];
-  return svg;
-}
+});
 
 const MAX_TRANSFERS = 200; // rows kept on the page; the daemon keeps the full history
 const URL_PATTERN = /^(https?:\/\/|mailto:|tel:)\S+$/i;
@@ -66,41 +59,6 @@ function clockTime(ms) {
 }
 
 const STATE_TEXT = { active: "In progress", done: "Done", failed: "Failed", cancelled: "Cancelled" };
-
-// -- uploads ------------------------------------------------------------------------------------------
-
-/** POST files as multipart/form-data; onProgress(sent, total). Resolves with the JSON answer. */
-function upload(path, files, onProgress) {
-  return new Promise((resolve, reject) => {
-    const form = new FormData();
-    for (const file of files) form.append("files", file, file.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
-    xhr.setRequestHeader("Authorization", `Bearer ${getToken()}`);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = (event) => {
-      if (event.lengthComputable) onProgress(event.loaded, event.total);
-    };
-    xhr.onerror = () => reject(new Error("Cannot reach the PhoneBridge daemon. Is it still running?"));
-    xhr.onload = () => {
-      let data = null;
-      try {
-        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-      } catch {
-        data = null;
-      }
-      if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(data);
-        return;
-      }
-      const message = data && (data.error || (typeof data.detail === "string" ? data.detail : null));
-      const error = new Error(message || `upload failed: HTTP ${xhr.status}`);
-      error.status = xhr.status;
-      reject(error);
-    };
-    xhr.send(form);
-  });
-}
 
 // -- the page -------------------------------------------------------------------------------------
 

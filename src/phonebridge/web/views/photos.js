@@ -8,12 +8,12 @@
 // (the viewer), POST pull (into the download folder, with the files' dates); GET phone-files and
 // POST push/upload. Copies report progress as "transfer.changed" events.
 
-import { getToken } from "../lib/api.js";
-import { fillDeviceSelect, h, icon as sharedIcon } from "../lib/ui.js";
+import { getToken, upload } from "../lib/api.js";
+import { fillDeviceSelect, h, pageIcons } from "../lib/ui.js";
 import { formatBytes } from "./files.js";
 
-// Icons this page needs beyond lib/ui.js's set (same 24x24 stroke style, our constant markup only).
-const PAGE_ICONS = {
+// Icons this page needs beyond lib/ui.js's set.
+const icon = pageIcons({
   play: '<path d="M8 5.5v13l11-6.5z" fill="currentColor" stroke="none"/>',
   download: '<path d="M12 4v11.5M7.5 11 12 15.5 16.5 11"/><path d="M4 17v1.5A1.5 1.5 0 0 0 5.5 20h13a1.5 1.5 0 0 0 1.5-1.5V17"/>',
   upload: '<path d="M12 15.5V4M7.5 8.5 12 4l4.5 4.5"/><path d="M4 15v3.5A1.5 1.5 0 0 0 5.5 20h13a1.5 1.5 0 0 0 1.5-1.5V15"/>',
@@ -24,14 +24,7 @@ const PAGE_ICONS = {
   film: '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 4v16M17 4v16M3 9h4M3 15h4M17 9h4M17 15h4"/>',
   broken: '<path d="M4 5h16v6l-3-2-3 3-2-2-4 4-4-2z"/><path d="M4 16.5V19h16v-5.5l-3 2.5-3-2-2 2"/>',
   storage: '<rect x="4" y="3" width="16" height="18" rx="2"/><path d="M8 7h8M8 11h8"/><circle cx="12" cy="16.5" r="1.2"/>',
-};
-
-function icon(name, cls = "") {
-  if (!(name in PAGE_ICONS)) return sharedIcon(name, cls);
-  const svg = sharedIcon("devices", cls);
-  svg.innerHTML = PAGE_ICONS[name];
-  return svg;
-}
+});
 
 const PAGE_SIZE = 120; // photos asked for per request
 const MAX_PARALLEL = 6; // thumbnail requests at once (the browser's per-host limit)
@@ -85,43 +78,16 @@ async function errorText(response, fallback) {
   return fallback;
 }
 
-/** POST files as multipart/form-data; onProgress(sent, total). Resolves with the JSON answer. */
-function upload(path, files, onProgress) {
-  return new Promise((resolve, reject) => {
-    const form = new FormData();
-    for (const file of files) form.append("files", file, file.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
-    xhr.setRequestHeader("Authorization", `Bearer ${getToken()}`);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = (event) => {
-      if (event.lengthComputable) onProgress(event.loaded, event.total);
-    };
-    xhr.onerror = () => reject(new Error("Cannot reach the PhoneBridge daemon. Is it still running?"));
-    xhr.onload = () => {
-      let data = null;
-      try {
-        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-      } catch {
-        data = null;
-      }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
-      else reject(new Error((data && (data.error || (typeof data.detail === "string" && data.detail)))
-        || `upload failed: HTTP ${xhr.status}`));
-    };
-    xhr.send(form);
-  });
-}
-
 // -- copy progress --------------------------------------------------------------------------------------
 
 /**
  * Follows the transfers of pulls or pushes in a status line: a bar while they run, then what
- * happened ("Saved 3 files to ~/Downloads", or which failed). `onDone(transfers)` once all ended.
+ * happened, in the line and as a toast: `done(transfers)` ("Saved 3 files to ~/Downloads"), or
+ * "N of M NOUNs failed" and which. `onDone(transfers)` once all ended.
  * `seen` holds the latest "transfer.changed" of every transfer: small files may be done before the
  * request that started them has answered.
  */
-function progressLine(testid, seen, { verb, done, onDone }) {
+function progressLine(testid, seen, toast, { verb, noun, done, onDone = () => {} }) {
   const bar = h("span.progress-fill");
   const text = h("span.copy-text", {});
   const close = h("button.copy-close", {
@@ -153,9 +119,10 @@ function progressLine(testid, seen, { verb, done, onDone }) {
       ? `${plural(list.length - failed.length, "file")} copied; ${failed.length} failed: `
         + failed.slice(0, 3).map((t) => `${t.name} (${t.error || t.state})`).join(", ")
       : done(list);
-    const finished = list;
     batch = new Map();
-    onDone(finished, failed);
+    if (failed.length) toast(`${failed.length} of ${plural(list.length, noun)} failed`, "error");
+    else toast(done(list), "success");
+    onDone(list);
   }
 
   function reset() {
@@ -178,6 +145,13 @@ function progressLine(testid, seen, { verb, done, onDone }) {
     },
   };
 }
+
+/** Downloads read the same in the photo grid and the phone-files tab. */
+const DOWNLOADING = {
+  verb: "Downloading",
+  noun: "download",
+  done: (list) => `Saved ${plural(list.length, "file")} to ${folderOf(list[0].path)}`,
+};
 
 // -- the page -------------------------------------------------------------------------------------------
 
@@ -268,14 +242,7 @@ export default {
     const selectionBar = h("div.selection-bar", { hidden: true, dataset: { testid: "selection-bar" } },
       selCount, h("span.sel-hint", {}, "Shift-click selects a range"), h("span.spacer"),
       clearSelection, downloadSelected);
-    const downloads = progressLine("download-status", seenTransfers, {
-      verb: "Downloading",
-      done: (list) => `Saved ${plural(list.length, "file")} to ${folderOf(list[0].path)}`,
-      onDone: (list, failed) => {
-        if (failed.length) toast(`${failed.length} of ${plural(list.length, "download")} failed`, "error");
-        else toast(`Saved ${plural(list.length, "file")} to ${folderOf(list[0].path)}`, "success");
-      },
-    });
+    const downloads = progressLine("download-status", seenTransfers, toast, DOWNLOADING);
     const photosPane = h("section.photos-pane", { role: "tabpanel", dataset: { testid: "photos-pane" } },
       selectionBar, downloads.el, pageNote, grid, sentinel);
 
@@ -737,23 +704,15 @@ export default {
     const uploadBar = h("span.progress-fill");
     const uploadProgress = h("div.copy-status", { hidden: true, dataset: { testid: "pf-upload-status" } },
       h("div.progress", {}, uploadBar), h("span.copy-text", {}));
-    const pushes = progressLine("pf-push-status", seenTransfers, {
+    const pushes = progressLine("pf-push-status", seenTransfers, toast, {
       verb: "Uploading",
+      noun: "upload",
       done: (done) => `Uploaded ${plural(done.length, "file")} to the phone`,
-      onDone: (done, failed) => {
-        if (failed.length) toast(`${failed.length} of ${plural(done.length, "upload")} failed`, "error");
-        else toast(`Uploaded ${plural(done.length, "file")} to the phone`, "success");
+      onDone: () => {
         if (files.path) loadDir(files.path, { quiet: true });
       },
     });
-    const pulls = progressLine("pf-pull-status", seenTransfers, {
-      verb: "Downloading",
-      done: (done) => `Saved ${plural(done.length, "file")} to ${folderOf(done[0].path)}`,
-      onDone: (done, failed) => {
-        if (failed.length) toast(`${failed.length} of ${plural(done.length, "download")} failed`, "error");
-        else toast(`Saved ${plural(done.length, "file")} to ${folderOf(done[0].path)}`, "success");
-      },
-    });
+    const pulls = progressLine("pf-pull-status", seenTransfers, toast, DOWNLOADING);
     const dropHint = h("div.drop-hint", { "aria-hidden": "true" }, icon("upload"),
       h("span", { dataset: { testid: "pf-drop-text" } }, "Drop files to upload them here"));
     const filesPane = h("section.files-pane.panel", {
