@@ -191,6 +191,34 @@ async def test_a_refresh_sees_new_changed_and_deleted_files(rig) -> None:
     assert jpeg_size(await gallery.thumbnail(phone.device_id, new_path)) == (64, 48)
 
 
+async def test_an_old_listing_is_answered_at_once_and_renewed_behind_the_answer(rig) -> None:
+    daemon, phone, _summary = rig
+    gallery: Gallery = daemon.gallery
+    before = await gallery.photos(phone.device_id)
+    new_path = f"{INTERNAL}/DCIM/Camera/PXL_later.jpg"
+    image = io.BytesIO()
+    Image.new("RGB", (120, 90), "blue").save(image, "JPEG")
+    data = image.getvalue()
+    data = data[:2] + exif_segment(int(time.time()) * 1000, size=(120, 90)) + data[2:]
+    phone_to_local(phone.home / "fs", new_path).write_bytes(data)
+    gallery.rescan_after = 0  # the listing is now "older than a minute"
+    at_once = await gallery.photos(phone.device_id)
+    assert at_once["total"] == before["total"]  # the index as it was, no waiting for the phone
+    gallery.rescan_after = 3600
+    page = await wait_for_page(gallery, phone.device_id, lambda p: p["items"][0]["path"] == new_path)
+    assert page["total"] == before["total"] + 1
+
+
+async def wait_for_page(gallery: Gallery, device_id: str, check, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        page = await gallery.photos(device_id)
+        if check(page):
+            return page
+        assert time.monotonic() < deadline, "the gallery did not change"
+        await asyncio.sleep(0.05)
+
+
 # -- thumbnails ------------------------------------------------------------------------------------
 
 

@@ -318,6 +318,14 @@ class _PhoneSftpServer(asyncssh.SFTPServer):
         self._bytes_read: dict[int, int] = {}
         self._dropped = False
 
+    # Android has no user database: owners show as numbers (and a 10,000-file listing does not
+    # pay two passwd/group lookups per entry, as asyncssh's default "ls -l" long name would).
+    def format_user(self, uid: int | None) -> str:
+        return "" if uid is None else str(uid)
+
+    def format_group(self, gid: int | None) -> str:
+        return "" if gid is None else str(gid)
+
     def map_path(self, path: bytes) -> bytes:
         local = super().map_path(path)
         real = os.path.realpath(local)

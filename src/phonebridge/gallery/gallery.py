@@ -9,8 +9,9 @@ How a listing stays fast on a phone with thousands of photos:
 3. A background task then reads the headers of the rest, newest first, a few at a time and only
    while nothing in the foreground (a page, a thumbnail) is waiting, so later pages are ordered by
    EXIF date too; `complete` says whether it has finished.
-4. Later listings use the index; the folders are listed again when asked (`refresh`) or when the
-   last listing is older than RESCAN_AFTER, and only new or changed files need their headers.
+4. Later listings use the index; the folders are listed again when asked (`refresh`, before the
+   answer) or when the last listing is older than RESCAN_AFTER (behind the answer, so the gallery
+   opens at once), and only new or changed files need their headers.
 
 Android rules followed: hidden files and folders, and folders holding `.nomedia` (and everything
 below them), are not media (MediaScanner does the same). Videos are listed with their file time;
@@ -101,23 +102,33 @@ def media_files(root: str, top: str, entries: list[Any]) -> list[MediaFile]:
     """The gallery items among the files walked below `top` (PhoneEntry-like: name, path, size,
     date): hidden files and folders and `.nomedia` folders (and below) left out."""
     nomedia = {posixpath.dirname(e.path) for e in entries if e.name == ".nomedia"}
+    shown_as: dict[str, str | None] = {}
+    """folder -> its name relative to the root, or None when it is no media folder (once each:
+    a camera folder holds thousands of files)."""
     found = []
     for entry in entries:
-        relative = entry.path[len(top) + 1 :] if entry.path.startswith(top + "/") else entry.name
-        if any(part.startswith(".") for part in relative.split("/")):
-            continue
         kind = media_kind(entry.name)
-        if kind is None:
+        if kind is None or entry.name.startswith("."):
             continue
         folder = posixpath.dirname(entry.path)
-        if nomedia and _below_any(folder, nomedia):
+        if folder not in shown_as:
+            shown_as[folder] = _media_folder(root, top, folder, nomedia)
+        shown = shown_as[folder]
+        if shown is None:
             continue
-        found.append(MediaFile(
-            path=entry.path, name=entry.name,
-            folder=posixpath.relpath(folder, root) if folder.startswith(root) else folder,
-            size=entry.size, mtime=entry.date or 0, kind=kind,
-        ))
+        found.append(MediaFile(path=entry.path, name=entry.name, folder=shown, size=entry.size,
+                               mtime=entry.date or 0, kind=kind))
     return found
+
+
+def _media_folder(root: str, top: str, folder: str, nomedia: set[str]) -> str | None:
+    """`folder` relative to `root`, or None when it is hidden or below a `.nomedia`."""
+    relative = folder[len(top) + 1 :] if folder.startswith(top + "/") else ""
+    if any(part.startswith(".") for part in relative.split("/")):
+        return None
+    if nomedia and _below_any(folder, nomedia):
+        return None
+    return posixpath.relpath(folder, root) if folder.startswith(root) else folder
 
 
 def _below_any(folder: str, ancestors: set[str]) -> bool:
@@ -167,6 +178,8 @@ class _DeviceState:
         self.scan_lock = asyncio.Lock()
         self.errors: list[dict[str, str]] = []
         self.background: asyncio.Task | None = None
+        self.rescan: asyncio.Task | None = None
+        """Listing the folders again behind an answer from the index (see photos())."""
 
 
 class Gallery:
@@ -221,12 +234,18 @@ class Gallery:
                 raise
             return self._answer(items, total, False, [{"path": "/", "reason": str(exc)}])
         asked_at = self._clock()
-        async with state.scan_lock:
-            fresh = state.scanned_at is not None and (
-                state.scanned_at >= asked_at if refresh
-                else self._clock() - state.scanned_at < self.rescan_after)
-            if not fresh:
-                await self._scan(device_id, files, state)
+        stale = state.scanned_at is not None and asked_at - state.scanned_at >= self.rescan_after
+        if stale and not refresh:
+            # Listed earlier in this run: answer from the index at once and list the folders again
+            # behind the answer (the next page or listing sees what changed; Refresh waits).
+            self._start_rescan(device_id, files, state)
+        else:
+            async with state.scan_lock:
+                fresh = state.scanned_at is not None and (
+                    state.scanned_at >= asked_at if refresh
+                    else self._clock() - state.scanned_at < self.rescan_after)
+                if not fresh:
+                    await self._scan(device_id, files, state)
         items, total = await self._settled_page(device_id, files, offset, limit)
         unread = await self.repo.count_unread(device_id)
         if unread:
@@ -387,6 +406,25 @@ class Gallery:
         data = self._heads.pop(key, None)
         self._heads_bytes -= len(data) if data else 0
         return data
+
+    def _start_rescan(self, device_id: str, files: Any, state: _DeviceState) -> None:
+        if state.rescan is not None and not state.rescan.done():
+            return
+
+        async def rescan() -> None:
+            async with state.scan_lock:
+                if state.scanned_at is None or self._clock() - state.scanned_at >= self.rescan_after:
+                    try:
+                        await self._scan(device_id, files, state)
+                    except DeviceError as exc:
+                        log.info("%s: listing the media folders again failed: %s", device_id, exc)
+                        return
+            if await self.repo.count_unread(device_id):
+                self._start_background(device_id, state)
+
+        state.rescan = asyncio.get_running_loop().create_task(rescan())
+        self._tasks.add(state.rescan)
+        state.rescan.add_done_callback(self._tasks.discard)
 
     # -- the background header task --------------------------------------------------------------
 
