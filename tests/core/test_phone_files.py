@@ -223,6 +223,20 @@ async def test_a_session_dropped_in_mid_download_is_retried_once(rig) -> None:
     assert await files.read(small) == rig.local(small).read_bytes()
 
 
+async def test_files_in_flight_together_all_land_after_a_dropped_session(rig) -> None:
+    files = await rig.files()
+    wanted = rig.camera_photos(8)  # ~110 KB each, several in flight at once
+    to = rig.tmp / "together"
+    rig.server.faults.drop_after_bytes = 50_000
+    rig.server.faults.times = 1  # one drop, which ends every file in flight
+    transfers = await files.pull(wanted, to)
+    await finished(transfers)
+    assert [t.state for t in transfers] == ["done"] * 8, [t.error for t in transfers]
+    for path, transfer in zip(wanted, transfers, strict=True):
+        assert Path(transfer.path).read_bytes() == rig.local(path).read_bytes()
+    assert part_files(to) == []
+
+
 async def test_a_session_dropped_in_mid_listing_is_retried_once(rig) -> None:
     files = await rig.files()
     folder = f"{VOLUME}/DCIM/Camera"

@@ -56,6 +56,9 @@ limit (MINA, OpenSSH: 256 KiB)."""
 MAX_WRITE_BLOCK = 1024 * 1024
 WRITE_REQUESTS = 32
 STAT_PARALLEL = 16
+PULL_PARALLEL = 4
+"""Files downloaded at once: a photo is a few round trips (stat, open, reads, close) of ~100 KB to
+a few MB, so one at a time leaves the link idle between files."""
 MAX_DEPTH = 8
 
 LOST_ERRORS: tuple[type[BaseException], ...] = (
@@ -512,32 +515,54 @@ class PhoneFiles:
         return [t for _, t in batch]
 
     async def _pull_batch(self, batch: list[tuple[str, Transfer]], folder: Path) -> None:
-        """One file after another: a lost session costs only the file in flight (restarted once),
-        and " (1)" goes to the later file of a batch."""
+        """A few files at once (PULL_PARALLEL). A lost session ends every file in flight, whichever
+        caused it, so those files are not failed then: once the batch is through they are pulled
+        again one after another, where a lost session costs only the file in flight (restarted
+        once). Names are clash-checked as each file lands."""
         manager = self._manager()
+        lost: list[tuple[str, Transfer]] = []
         try:
             await self._size_up(batch)
-            await self._in_turn(batch, lambda path, t: self._pull_file(path, t, folder))
+            await self._in_turn(batch, lambda path, t: self._pull_file(path, t, folder, lost),
+                                PULL_PARALLEL)
+            if lost:
+                order = {id(t): i for i, (_, t) in enumerate(batch)}
+                lost.sort(key=lambda item: order[id(item[1])])
+                await self._in_turn(lost, lambda path, t: self._pull_file(path, t, folder))
         finally:
             for _, transfer in batch:
                 _failed_pull(manager, transfer, FAILED, self._closed or "stopped")
 
     async def _in_turn(self, batch: list[tuple[T, Transfer]],
-                       copy: Callable[[T, Transfer], Coroutine[Any, Any, None]]) -> None:
-        """`copy` each file after the one before, skipping those cancelled meanwhile. Cancelling
-        one file ends only that file; cancelling the batch cancels the file in flight too."""
+                       copy: Callable[[T, Transfer], Coroutine[Any, Any, None]],
+                       parallel: int = 1) -> None:
+        """`copy` the files in order, at most `parallel` at once, skipping those cancelled
+        meanwhile. Cancelling one file ends only that file; cancelling the batch cancels the files
+        in flight too."""
         manager = self._manager()
-        for item, transfer in batch:
-            if not transfer.is_active:
-                continue
-            task = self._spawn(copy(item, transfer))
-            manager.set_canceller(transfer, task.cancel)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+        slots = asyncio.Semaphore(parallel)
+        running: set[asyncio.Task] = set()
+
+        def done(task: asyncio.Task) -> None:
+            running.discard(task)
+            slots.release()
+
+        try:
+            for item, transfer in batch:
+                await slots.acquire()
+                if not transfer.is_active:
+                    slots.release()
+                    continue
+                task = self._spawn(copy(item, transfer))
+                manager.set_canceller(transfer, task.cancel)
+                running.add(task)
+                task.add_done_callback(done)
+            while running:
+                await asyncio.wait(set(running))
+        except asyncio.CancelledError:
+            for task in running:
                 task.cancel()
-                raise asyncio.CancelledError
+            raise
 
     async def _size_up(self, batch: list[tuple[str, Transfer]]) -> None:
         """Fill in the sizes (a quick stat of every file) so progress has a total at once."""
@@ -552,7 +577,9 @@ class PhoneFiles:
 
         await _gather_limited([one(p, t) for p, t in batch], STAT_PARALLEL)
 
-    async def _pull_file(self, path: str, transfer: Transfer, folder: Path) -> None:
+    async def _pull_file(self, path: str, transfer: Transfer, folder: Path,
+                         lost: list[tuple[str, Transfer]] | None = None) -> None:
+        """Download one file; with `lost`, a lost session puts it there instead of failing it."""
         from phonebridge.plugins.share import place
 
         manager = self._manager()
@@ -569,7 +596,10 @@ class PhoneFiles:
                 _failed_pull(manager, transfer, CANCELLED, "cancelled by the user")
             raise
         except PhoneFileError as exc:
-            _failed_pull(manager, transfer, FAILED, exc.reason)
+            if lost is not None and exc.reason == CONNECTION_LOST and transfer.is_active:
+                lost.append((path, transfer))
+            else:
+                _failed_pull(manager, transfer, FAILED, exc.reason)
         except DeviceError as exc:
             _failed_pull(manager, transfer, FAILED, str(exc))
         except OSError as exc:
@@ -579,7 +609,7 @@ class PhoneFiles:
                 with contextlib.suppress(OSError):
                     part.unlink()
                 log.info("%s: pulling %s ended %s: %s", self.device_id, path, transfer.state,
-                         transfer.error)
+                         transfer.error or "to be tried again")
 
     async def _download(self, path: str, transfer: Transfer, part: Path) -> None:
         """The whole file into `part` with the phone's mtime; a lost session starts it again once
