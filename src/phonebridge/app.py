@@ -107,6 +107,7 @@ class Daemon:
 
     async def start(self) -> None:
         settings = self.settings
+        thumbnail_cache_bytes = settings.thumbnail_cache_bytes  # a bad setting fails before anything
         ensure_home(settings)
         self._lock = StateLock(settings.home)
         self._lock.acquire()
@@ -153,7 +154,8 @@ class Daemon:
         )
         await self.manager.start()
         self.gallery = Gallery(self.manager, self.services.photos,
-                               ThumbnailCache(self.services.cache_dir / "thumbnails"))
+                               ThumbnailCache(self.services.cache_dir / "thumbnails",
+                                              thumbnail_cache_bytes))
         self.provider = LanLinkProvider(
             identity=lambda: self.identity,
             cert_pem=local.cert_pem,

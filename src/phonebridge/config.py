@@ -47,6 +47,8 @@ class Settings:
     demo: bool = False
     download_dir: str = ""
     """Where received files go; empty = the user's Downloads folder."""
+    thumbnail_cache_mb: int = 200
+    """Disk the photo thumbnails may take (HOME/cache/thumbnails); least recently used go first."""
 
     @property
     def device_name(self) -> str:
@@ -58,6 +60,14 @@ class Settings:
         if self.download_dir:
             return Path(self.download_dir).expanduser()
         return platformdirs.user_downloads_path()
+
+    @property
+    def thumbnail_cache_bytes(self) -> int:
+        value = self.thumbnail_cache_mb
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise StartupError(f"thumbnail_cache_mb must be a whole number of MB (1 or more), "
+                               f"not {value!r}")
+        return value * 1024 * 1024
 
     @property
     def config_file(self) -> Path:

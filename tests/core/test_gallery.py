@@ -19,7 +19,7 @@ from helpers import wait_for
 from phonebridge.demo.phone import DemoPhone
 from phonebridge.demo.sftp import SftpFeature
 from phonebridge.demo.storage import INTERNAL, exif_segment, phone_to_local, seed_storage
-from phonebridge.errors import DeviceError
+from phonebridge.errors import DeviceError, StartupError
 from phonebridge.gallery import Gallery, PhotoError, ThumbnailCache
 from phonebridge.store.database import Database
 from phonebridge.store.photos import HeaderResult, MediaFile, PhotoRepository
@@ -442,3 +442,18 @@ async def test_index_upserts_ten_thousand_rows_and_pages_newest_first(tmp_path) 
     await reopened.open()
     assert (await PhotoRepository(reopened).page("phone", 0, 0))[1] == 8_003
     await reopened.close()
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+
+async def test_the_thumbnail_cache_size_is_a_setting(tmp_path) -> None:
+    daemon = await helpers.start_daemon(tmp_path / "home", thumbnail_cache_mb=3)
+    try:
+        assert daemon.gallery.cache.max_bytes == 3 * 1024 * 1024
+    finally:
+        await daemon.stop()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.toml").write_text('thumbnail_cache_mb = "lots"\n')
+    with pytest.raises(StartupError, match="thumbnail_cache_mb"):
+        await helpers.start_daemon(tmp_path / "bad")
