@@ -106,6 +106,9 @@ def run_daemon(home: Path, args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # asyncssh logs ~20 INFO lines per SFTP session; plugins/sftp.py logs the one that matters.
+    if args.log_level != "debug":
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
     demo_alone = args.demo and not args.bind and not args.discovery_address
     try:
         settings = load_settings(
