@@ -114,6 +114,7 @@ function progressLine(testid, seen, toast, { verb, noun, done, onDone = () => {}
       return;
     }
     const failed = list.filter((t) => t.state !== "done");
+    if (!failed.length) bar.style.width = "100%"; // sizes reported late must not leave it short
     el.dataset.state = failed.length ? "failed" : "done";
     text.textContent = failed.length
       ? `${plural(list.length - failed.length, "file")} copied; ${failed.length} failed: `
