@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
+import threading
 
 import pytest
 
@@ -118,3 +120,34 @@ async def test_a_source_shorter_than_announced_is_an_error(identities) -> None:
                             PayloadTls(*receiver.files, sender.cert_der).client, bytearray().extend)
     with pytest.raises(PayloadError, match="gave 10 bytes, 20 were announced"):
         await sending
+
+
+async def test_a_receiver_keeping_the_connection_open_does_not_hold_a_protocol_8_sender(
+        identities, monkeypatch) -> None:
+    # KDE 25.04 and GSConnect never close nor answer our close_notify: the sender must not wait
+    # out its grace once the receiver acknowledged every byte (KDE 22.12 still gets the wait).
+    monkeypatch.setattr(payload, "CLOSE_GRACE", 30.0)
+    sender, receiver, _ = identities
+    data = os.urandom(2 * payload.CHUNK + 77)
+    server = PayloadServer(PayloadTls(*sender.files, receiver.cert_der).server, "127.0.0.1",
+                           close_when_acknowledged=True)
+    await server.open()
+    sending = asyncio.create_task(server.send(bytes_chunks(data)))
+    release = threading.Event()
+
+    def receive_and_hold() -> bytes:
+        context = PayloadTls(*receiver.files, sender.cert_der).client
+        with socket.create_connection(("127.0.0.1", server.port)) as raw, \
+                context.wrap_socket(raw) as tls:
+            got = bytearray()
+            while len(got) < len(data):
+                got += tls.recv(65536)
+            release.wait(20)  # the connection stays open meanwhile
+            return bytes(got)
+
+    holder = asyncio.create_task(asyncio.to_thread(receive_and_hold))
+    try:
+        assert await asyncio.wait_for(asyncio.shield(sending), 10) == len(data)
+    finally:
+        release.set()
+    assert await holder == data

@@ -84,7 +84,9 @@ class LanLink:
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Send `packet` with a payload of `size` bytes taken from `chunks`; returns bytes sent."""
-        server = payload.PayloadServer(self.payload_tls().server, self.local_host)
+        # Protocol-8 receivers keep what reached them; KDE 22.12 (protocol 7) needs the long wait.
+        server = payload.PayloadServer(self.payload_tls().server, self.local_host,
+                                       close_when_acknowledged=self.identity.protocol_version >= 8)
         port = await server.open()
         try:
             await self.send(replace(packet, payload_size=size, payload_transfer_info={"port": port}))
