@@ -41,8 +41,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(REPO / "src"))
 
 from transfer import (  # noqa: E402 - bench/transfer.py: the namespaces, workers and helpers
-    BASELINE_PORT, IP_A, IP_B, NS_A, NS_B, TWINHOSTS, Procs, mb_s, pb_cli, read_json,
-    worker_tls_client, worker_tls_server,
+    BASELINE_PORT, IP_A, IP_B, NS_A, NS_B, TWINHOSTS, Procs, mb_s, pair_first_device, read_json,
+    start_daemon, twin_up, worker_tls_client, worker_tls_server,
 )
 
 SCREEN = 60
@@ -224,35 +224,17 @@ def ask(proc: subprocess.Popen, obj: dict[str, Any], timeout: float = 900) -> di
 
 
 def main(args: argparse.Namespace) -> None:
-    brought_up = False
-    if subprocess.run(["ip", "netns", "pids", NS_A], capture_output=True).returncode != 0:
-        subprocess.run([str(TWINHOSTS), "up"], check=True, timeout=60)
-        brought_up = True
-    subprocess.run([str(TWINHOSTS), "check"], check=True, timeout=60, capture_output=True)
+    brought_up = twin_up()
     procs = Workers()
     tmp = Path(tempfile.mkdtemp(prefix="pb-bench-photos-"))
     results: dict[str, float] = {}
     print(f"load average {os.getloadavg()[0]:.2f}; {args.photos} photos on the phone")
     try:
-        home = tmp / "daemon"
         downloads = tmp / "downloads"
-        log = open(tmp / "daemon.log", "wb")
-        procs.start(NS_B, [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
-                           "--bind", IP_B, "--no-discovery", "--api-port", "0", "--name", "bench",
-                           "--download-dir", str(downloads)], stdout=log, stderr=subprocess.STDOUT)
-        while not (home / "daemon.json").exists():
-            time.sleep(0.1)
-        time.sleep(0.5)
-        port = json.loads(pb_cli(NS_B, home, "status", "--json"))["tcp_port"]
+        home, port = start_daemon(procs, tmp, downloads)
         phone = procs.worker(NS_A, "phone", {"home": str(tmp / "phone"), "host": IP_B,
                                              "port": port, "photos": args.photos})
-        while True:
-            devices = json.loads(pb_cli(NS_B, home, "devices", "--json"))
-            if devices and devices[0]["reachable"]:
-                break
-            time.sleep(0.1)
-        phone_id = devices[0]["id"]
-        pb_cli(NS_B, home, "pair", phone_id)
+        phone_id = pair_first_device(home)
         seeded = read_json(phone, 1800)
         print(f"   (seeding {args.photos} photos took {seeded['seeded_seconds']:.1f} s; not timed below)")
         token = (home / "api-token").read_text().strip()

@@ -206,13 +206,43 @@ def span(ts: list[dict[str, Any]]) -> float:
     return (max(t["finished"] for t in ts) - min(t["started"] for t in ts)) / 1000
 
 
-def twin(args: argparse.Namespace) -> None:
-    size = args.size * MIB
+def twin_up() -> bool:
+    """The twin namespaces, made if missing; returns whether this run made them (and must remove)."""
     brought_up = False
     if subprocess.run(["ip", "netns", "pids", NS_A], capture_output=True).returncode != 0:
         subprocess.run([str(TWINHOSTS), "up"], check=True, timeout=60)
         brought_up = True
     subprocess.run([str(TWINHOSTS), "check"], check=True, timeout=60, capture_output=True)
+    return brought_up
+
+
+def start_daemon(procs: Procs, tmp: Path, downloads: Path) -> tuple[Path, int]:
+    """A daemon in twin-b bound to its veth address, no discovery; (home, TCP port)."""
+    home = tmp / "daemon"
+    log = open(tmp / "daemon.log", "wb")
+    procs.start(NS_B, [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
+                       "--bind", IP_B, "--no-discovery", "--api-port", "0", "--name", "bench",
+                       "--download-dir", str(downloads)], stdout=log, stderr=subprocess.STDOUT)
+    while not (home / "daemon.json").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return home, json.loads(pb_cli(NS_B, home, "status", "--json"))["tcp_port"]
+
+
+def pair_first_device(home: Path) -> str:
+    """Wait for the (only) phone to link, pair with it; its id."""
+    while True:
+        devices = json.loads(pb_cli(NS_B, home, "devices", "--json"))
+        if devices and devices[0]["reachable"]:
+            break
+        time.sleep(0.1)
+    pb_cli(NS_B, home, "pair", devices[0]["id"])
+    return devices[0]["id"]
+
+
+def twin(args: argparse.Namespace) -> None:
+    size = args.size * MIB
+    brought_up = twin_up()
     procs = Procs()
     tmp = Path(tempfile.mkdtemp(prefix="pb-bench-transfer-"))
     results: dict[str, float] = {}
@@ -241,24 +271,10 @@ def twin(args: argparse.Namespace) -> None:
               f"{', '.join(f'{r:.0f}' for r in runs)})")
 
         # the daemon in twin-b, the demo phone in twin-a
-        home = tmp / "daemon"
         downloads = tmp / "daemon-downloads"
-        log = open(tmp / "daemon.log", "wb")
-        procs.start(NS_B, [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
-                           "--bind", IP_B, "--no-discovery", "--api-port", "0", "--name", "bench",
-                           "--download-dir", str(downloads)], stdout=log, stderr=subprocess.STDOUT)
-        while not (home / "daemon.json").exists():
-            time.sleep(0.1)
-        time.sleep(0.5)
-        port = json.loads(pb_cli(NS_B, home, "status", "--json"))["tcp_port"]
+        home, port = start_daemon(procs, tmp, downloads)
         phone = procs.worker(NS_A, "phone", {"home": str(tmp / "phone"), "host": IP_B, "port": port})
-        while True:
-            devices = json.loads(pb_cli(NS_B, home, "devices", "--json"))
-            if devices and devices[0]["reachable"]:
-                break
-            time.sleep(0.1)
-        phone_id = devices[0]["id"]
-        pb_cli(NS_B, home, "pair", phone_id)
+        phone_id = pair_first_device(home)
         read_json(phone)
 
         def phone_cmd(obj: dict[str, Any]) -> dict[str, Any]:

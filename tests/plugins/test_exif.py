@@ -319,3 +319,10 @@ def test_ifd_loops_and_huge_counts_are_bounded() -> None:
     assert header.thumbnail is None and header.taken is None
     huge = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 65535) + b"\x00" * 100
     assert parse_image_header(huge).width is None
+
+
+@pytest.mark.parametrize("data", [b"GIF89a\x00\x00\x00\x00",
+                                  b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(8)])
+def test_a_zero_size_is_unknown_not_a_size(data: bytes) -> None:  # found by hypothesis in CI
+    header = parse_image_header(data)
+    assert (header.width, header.height) == (None, None)

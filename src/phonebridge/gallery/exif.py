@@ -406,8 +406,8 @@ def _parse_png(data: bytes) -> ImageHeader:
         return ImageHeader(format="png", needs=24)
     if data[12:16] != b"IHDR":
         return ImageHeader(format="png", problem="PNG without IHDR")
-    header = ImageHeader(format="png", width=int.from_bytes(data[16:20], "big"),
-                         height=int.from_bytes(data[20:24], "big"))
+    header = ImageHeader(format="png", width=_pixels(data[16:20], "big"),
+                         height=_pixels(data[20:24], "big"))
     pos = 8
     for _ in range(MAX_PNG_CHUNKS):
         if len(data) < pos + 8:
@@ -430,8 +430,13 @@ def _parse_png(data: bytes) -> ImageHeader:
 def _parse_gif(data: bytes) -> ImageHeader:
     if len(data) < 10:
         return ImageHeader(format="gif", needs=10)
-    return ImageHeader(format="gif", width=int.from_bytes(data[6:8], "little"),
-                       height=int.from_bytes(data[8:10], "little"))
+    return ImageHeader(format="gif", width=_pixels(data[6:8], "little"),
+                       height=_pixels(data[8:10], "little"))
+
+
+def _pixels(field: bytes, order: str) -> int | None:
+    """A stored width or height; 0 (a broken or placeholder header) is unknown, not a size."""
+    return int.from_bytes(field, order) or None  # type: ignore[arg-type]
 
 
 def _parse_webp(data: bytes) -> ImageHeader:
@@ -450,7 +455,7 @@ def _parse_webp(data: bytes) -> ImageHeader:
         height = int.from_bytes(data[28:30], "little") & 0x3FFF
     else:
         return ImageHeader(format="webp", problem="unknown first WebP chunk")
-    return ImageHeader(format="webp", width=width, height=height)
+    return ImageHeader(format="webp", width=width or None, height=height or None)
 
 
 def _parse_heif(data: bytes) -> ImageHeader:
