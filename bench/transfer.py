@@ -45,7 +45,7 @@ NS_A, NS_B = "twin-a", "twin-b"
 IP_A, IP_B = "10.55.0.1", "10.55.0.2"
 BASELINE_PORT = 47391
 MIB = 1024 * 1024
-SMALL_COUNT, SMALL_SIZE = 1000, 10 * 1024
+SMALL_COUNT, SMALL_SIZE = int(os.environ.get("PB_SMALL_COUNT", 1000)), 10 * 1024
 
 
 def mb_s(nbytes: int, seconds: float) -> float:

@@ -245,13 +245,24 @@ def _close_gracefully(tls: ssl.SSLSocket, sent: int, when_acknowledged: bool) ->
         return
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        unacked = _unacknowledged_bytes(tls)
-        if not unacked:
+        # Done when the receiver has every byte, or has closed (it read all it wanted: our own
+        # receiver closes at once, and then our close_notify meets a closed socket).
+        if _input_ended(tls) or not _unacknowledged_bytes(tls):
             break
         time.sleep(0.002)
-    with contextlib.suppress(OSError):  # unread input would make close() send a reset
-        while socket.socket.recv(tls, 65536, socket.MSG_DONTWAIT):
-            pass
+    _input_ended(tls)  # read what is left: unread input would make close() send a reset
+
+
+def _input_ended(sock: socket.socket) -> bool:
+    """Read and drop whatever the receiver sent (its close_notify); whether it closed its side."""
+    while True:
+        try:
+            if not socket.socket.recv(sock, 65536, socket.MSG_DONTWAIT):
+                return True
+        except BlockingIOError:
+            return False
+        except OSError:  # reset
+            return True
 
 
 def _unacknowledged_bytes(sock: socket.socket) -> int | None:
