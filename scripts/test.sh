@@ -8,7 +8,18 @@
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k gsconnect -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PHONEBRIDGE_SHARED=${PHONEBRIDGE_SHARED:-$(cd .. && pwd)/shared}
+# shared/ (peer scripts, protocol fixtures) sits beside the repository; a clone made elsewhere
+# (git clone /path/to/phonebridge /tmp/x) finds it beside the repository it was cloned from.
+if [ -z "${PHONEBRIDGE_SHARED:-}" ]; then
+    PHONEBRIDGE_SHARED=$(cd .. && pwd)/shared
+    origin=$(git config --get remote.origin.url 2>/dev/null || true)
+    if [ ! -d "$PHONEBRIDGE_SHARED/peers" ] && [ -n "$origin" ] && [ -d "$origin/../shared/peers" ]; then
+        PHONEBRIDGE_SHARED=$(cd "$origin/../shared" && pwd)
+    fi
+fi
+export PHONEBRIDGE_SHARED
+[ -d "$PHONEBRIDGE_SHARED/peers" ] || echo "test.sh: no peer scripts at $PHONEBRIDGE_SHARED/peers" \
+    "(put shared/ beside the repository or set PHONEBRIDGE_SHARED); interop tests will fail" >&2
 export UV_PYTHON_DOWNLOADS=never
 export UV_COMPILE_BYTECODE=1  # every test that spawns the daemon would recompile otherwise
 peers=$PHONEBRIDGE_SHARED/peers
