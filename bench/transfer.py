@@ -10,7 +10,12 @@ Parts (figures printed, nothing asserted; MB = 10^6 bytes):
             to memory, same certificates' key type (EC P-256) and TLS version;
          b. the demo phone shares a SIZE file with the daemon (Android style, file to file);
          c. the daemon shares a SIZE file with the demo phone (`POST /api/devices/ID/share`);
-         d. 1,000 files of 10 KiB each way.
+         d. 1,000 files of 10 KiB each way (the demo phone speaks KDE Connect: a packet and a TLS
+            connection per file);
+         e. PhoneBridge -> PhoneBridge (a second daemon in twin-a): a SIZE file, then 1,000 files
+            of 10 KiB, which go in one `phonebridge.share.bundle`; with the file system's floor:
+            the same 1,000 files written, dated and renamed into place by one Python thread in
+            the same folder, without any network (`--only e` runs a and e).
   peers  KDE Connect 22.12 and 25.04 in their namespaces (tests/interop/harness.py): the peer shares
          a SIZE file with PhoneBridge (`kdeconnect-cli --share`), and PhoneBridge with the peer.
 Times are the receiver's view where we have one: the transfer's `started` (packet received) to
@@ -216,17 +221,18 @@ def twin_up() -> bool:
     return brought_up
 
 
-def start_daemon(procs: Procs, tmp: Path, downloads: Path) -> tuple[Path, int]:
-    """A daemon in twin-b bound to its veth address, no discovery; (home, TCP port)."""
-    home = tmp / "daemon"
-    log = open(tmp / "daemon.log", "wb")
-    procs.start(NS_B, [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
-                       "--bind", IP_B, "--no-discovery", "--api-port", "0", "--name", "bench",
-                       "--download-dir", str(downloads)], stdout=log, stderr=subprocess.STDOUT)
+def start_daemon(procs: Procs, tmp: Path, downloads: Path, ns: str = NS_B, ip: str = IP_B,
+                 name: str = "daemon") -> tuple[Path, int]:
+    """A daemon in `ns` bound to its veth address, no discovery; (home, TCP port)."""
+    home = tmp / name
+    log = open(tmp / f"{name}.log", "wb")
+    procs.start(ns, [sys.executable, "-m", "phonebridge", "--home", str(home), "daemon",
+                     "--bind", ip, "--no-discovery", "--api-port", "0", "--name", f"bench-{name}",
+                     "--download-dir", str(downloads)], stdout=log, stderr=subprocess.STDOUT)
     while not (home / "daemon.json").exists():
         time.sleep(0.1)
     time.sleep(0.5)
-    return home, json.loads(pb_cli(NS_B, home, "status", "--json"))["tcp_port"]
+    return home, json.loads(pb_cli(ns, home, "status", "--json"))["tcp_port"]
 
 
 def pair_first_device(home: Path) -> str:
@@ -238,6 +244,94 @@ def pair_first_device(home: Path) -> str:
         time.sleep(0.1)
     pb_cli(NS_B, home, "pair", devices[0]["id"])
     return devices[0]["id"]
+
+
+def write_like_the_receiver(folder: Path, names: list[str], data: bytes) -> float:
+    """The file system's floor for a bundle: each file written under a part name, dated and
+    placed under its final name (plugins/share.py's `place`) by one thread; seconds taken."""
+    from phonebridge.plugins.share import place
+
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for n, name in enumerate(names):
+        part = folder / f".floor{n}.phonebridge-part"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, data)
+        os.utime(fd, (time.time(), 1_600_000_000))
+        os.close(fd)
+        place(part, folder, name)
+    return time.perf_counter() - start
+
+
+def pb_to_pb(procs: Procs, tmp: Path, args: argparse.Namespace, results: dict[str, float]) -> None:
+    """e. A daemon in twin-a shares with a daemon in twin-b: one large file, then small files."""
+    size = args.size * MIB
+    downloads = tmp / "pb-b-downloads"
+    home_b, port_b = start_daemon(procs, tmp, downloads, NS_B, IP_B, "pb-b")
+    home_a, _ = start_daemon(procs, tmp, tmp / "pb-a-downloads", NS_A, IP_A, "pb-a")
+    pb_cli(NS_A, home_a, "connect", f"{IP_B}:{port_b}")
+    while True:
+        seen_a = json.loads(pb_cli(NS_A, home_a, "devices", "--json"))
+        seen_b = json.loads(pb_cli(NS_B, home_b, "devices", "--json"))
+        if seen_a and seen_a[0]["reachable"] and seen_b:
+            break
+        time.sleep(0.1)
+    id_b, id_a = seen_a[0]["id"], seen_b[0]["id"]
+    pairing = procs.start(NS_A, [sys.executable, "-m", "phonebridge", "--home", str(home_a), "pair",
+                                 id_b, "--timeout", "30"], stdout=subprocess.DEVNULL)
+    while json.loads(pb_cli(NS_B, home_b, "devices", "--json"))[0]["pair_state"] != "incoming":
+        time.sleep(0.1)
+    pb_cli(NS_B, home_b, "pair", id_a)
+    if pairing.wait(40):
+        raise RuntimeError("the two daemons did not pair")
+    time.sleep(1.0)
+
+    big = make_file(tmp / "pb-src" / "pb-big.bin", size)
+    os.sync()
+    runs = []
+    for i in range(args.runs):
+        name = f"pb-big-{i}.bin"
+        os.replace(big, big.with_name(name))
+        big = big.with_name(name)
+        pb_cli(NS_A, home_a, "share", "--no-wait", id_b, str(big))
+        ts = wait_done(NS_B, home_b, {name}, "in")
+        runs.append(mb_s(size, span(ts)))
+        (downloads / name).unlink()
+        os.sync()
+    big.unlink()
+    results["pb_large"] = sorted(runs)[len(runs) // 2]
+    print(f"e. PhoneBridge -> PhoneBridge, {args.size} MiB file: {results['pb_large']:.0f} MB/s "
+          f"({', '.join(f'{r:.0f}' for r in runs)}) = "
+          f"{results['pb_large'] / results['baseline']:.2f}x baseline")
+
+    total = SMALL_COUNT * SMALL_SIZE
+    data = os.urandom(SMALL_SIZE)
+    small_runs, floor_runs = [], []
+    for i in range(args.runs):
+        folder = tmp / "pb-small" / str(i)
+        folder.mkdir(parents=True)
+        names = [f"r{i}-s{n:04d}.bin" for n in range(SMALL_COUNT)]
+        for name in names:
+            (folder / name).write_bytes(data)
+        os.sync()
+        pb_cli(NS_A, home_a, "share", "--no-wait", id_b, *[str(folder / n) for n in names])
+        ts = wait_done(NS_B, home_b, set(names), "in")
+        small_runs.append(mb_s(total, span(ts)))
+        os.sync()
+        floor_names = [f"floor{i}-s{n:04d}.bin" for n in range(SMALL_COUNT)]
+        floor_runs.append(mb_s(total, write_like_the_receiver(downloads / f"floor-{i}",
+                                                             floor_names, data)))
+        os.sync()
+    results["pb_small"] = sorted(small_runs)[len(small_runs) // 2]
+    results["fs_floor"] = sorted(floor_runs)[len(floor_runs) // 2]
+    print(f"   PhoneBridge -> PhoneBridge, {SMALL_COUNT} x 10 KiB (bundled): "
+          f"{results['pb_small']:.0f} MB/s ({', '.join(f'{r:.0f}' for r in small_runs)}), "
+          f"{results['pb_small'] * 1e6 / SMALL_SIZE:.0f} files/s = "
+          f"{results['pb_small'] / results['pb_large']:.2f}x the large-file rate")
+    print(f"   file-system floor, the same {SMALL_COUNT} files written and placed by one thread: "
+          f"{results['fs_floor']:.0f} MB/s ({', '.join(f'{r:.0f}' for r in floor_runs)}); "
+          f"PhoneBridge = {results['pb_small'] / results['fs_floor']:.2f}x the floor")
+
 
 
 def twin(args: argparse.Namespace) -> None:
@@ -269,6 +363,11 @@ def twin(args: argparse.Namespace) -> None:
         print(f"a. raw Python TLS, {args.size} MiB, twin-a -> twin-b: "
               f"{results['baseline']:.0f} MB/s (median of {args.runs}: "
               f"{', '.join(f'{r:.0f}' for r in runs)})")
+
+        if args.only == "e":
+            pb_to_pb(procs, tmp, args, results)
+            print(json.dumps({"twin": results}))
+            return
 
         # the daemon in twin-b, the demo phone in twin-a
         downloads = tmp / "daemon-downloads"
@@ -347,6 +446,7 @@ def twin(args: argparse.Namespace) -> None:
               f"{SMALL_COUNT / took:.0f} files/s, {results['small_out']:.1f} MB/s = "
               f"{results['small_out'] / results['out']:.3f}x the large-file rate")
         phone_cmd({"cmd": "wait", "count": args.runs + SMALL_COUNT})
+        pb_to_pb(procs, tmp, args, results)
         print(json.dumps({"twin": results}))
     finally:
         procs.end_all()
@@ -418,6 +518,7 @@ def main() -> int:
     parser.add_argument("part", choices=["twin", "peers"])
     parser.add_argument("--size", type=int, default=1024, help="MiB per large file (default 1024)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["e"], help="twin: only the baseline and part e")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)

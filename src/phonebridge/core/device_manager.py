@@ -72,6 +72,7 @@ class DeviceManager:
         self._tasks: set[asyncio.Task] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._reconnecting: set[str] = set()
+        self._stopping = False
         self._revision = 0
         self.dial: Callable[[str, int, Identity | None], Awaitable[Any]] | None = None
         self.announce_to: Callable[[str], None] | None = None
@@ -89,6 +90,7 @@ class DeviceManager:
                 self._schedule_reconnect(device)
 
     async def stop(self) -> None:
+        self._stopping = True  # closing the links below must not schedule reconnects
         for timer in self._timers.values():
             timer.cancel()
         for task in list(self._tasks):
@@ -96,6 +98,8 @@ class DeviceManager:
         for device in list(self.devices.values()):
             if device.link is not None:
                 await device.link.close("daemon stopping")
+        for task in list(self._tasks):  # anything the closing links started
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
@@ -427,7 +431,7 @@ class DeviceManager:
     # -- reconnecting ---------------------------------------------------------------------------
 
     def _schedule_reconnect(self, device: Device) -> None:
-        if device.id in self._reconnecting or self.dial is None:
+        if device.id in self._reconnecting or self.dial is None or self._stopping:
             return
         self._reconnecting.add(device.id)
         self._spawn(self._reconnect(device))

@@ -63,6 +63,11 @@ class PluginContext:
         incoming = self.peer_incoming()
         return not incoming or packet_type in incoming
 
+    def peer_lists(self, packet_type: str) -> bool:
+        """Whether the peer names the type in its incomingCapabilities (for our own extensions,
+        which a peer with empty lists must not get)."""
+        return packet_type in self.peer_incoming()
+
     async def send(self, packet: Packet) -> bool:
         """Send if the peer lists the type as incoming; returns whether it was sent."""
         if not self.can_send(packet.type):

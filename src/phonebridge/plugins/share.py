@@ -15,6 +15,12 @@ Receivers test `filename`, `text`, `url` in that order (§7).
 
 Sending: files go one after another, each with its own packet and payload connection, every packet
 carrying the batch's `numberOfFiles` and `totalPayloadSize`; an empty file has no payload fields.
+
+Between two PhoneBridge desktops (the peer lists `phonebridge.share.bundle`), runs of small files
+go as bundles instead: one packet and one payload connection for up to a thousand files
+(protocol/bundle.py). Each file is still its own transfer, written under a temporary name and
+renamed when complete; a receiver's cancel skips that file's bytes, a sender's cancel stops the
+rest of its bundle.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import itertools
 import re
+import secrets
 import stat
 import time
+import threading
 import unicodedata
-from collections.abc import AsyncIterator
+from bisect import bisect_right
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +45,14 @@ from phonebridge.core.plugin import Plugin, PluginInfo
 from phonebridge.core.transfers import CANCELLED, DONE, FAILED, Transfer, TransferManager
 from phonebridge.errors import DeviceError
 from phonebridge.protocol import types
+from phonebridge.protocol.bundle import (
+    BundleError,
+    BundleFile,
+    Splitter,
+    bundle_packet,
+    parse_bundle,
+    plan_bundles,
+)
 from phonebridge.protocol.packet import Packet, body_int
 
 MAX_NAME_BYTES = 255
@@ -45,6 +64,8 @@ RECEIVE_QUEUE = 64
 MAX_TEXT = 1024 * 1024
 """Longest shared text or URL we act on (the link already caps a line at 32 MiB)."""
 READ_CHUNK = 4 * 1024 * 1024
+BUNDLE_CHUNK = 1024 * 1024
+"""A bundle's files are read in chunks of this size: the first bytes go out sooner."""
 PART_SUFFIX = ".phonebridge-part"
 WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
@@ -210,23 +231,163 @@ async def read_file(path: Path, size: int) -> AsyncIterator[bytes]:
         fh.close()
 
 
+async def read_back_to_back(files: Sequence[tuple[Path, int]]) -> AsyncIterator[bytes]:
+    """The first `size` bytes of each file, one after another, in chunks of about BUNDLE_CHUNK
+    read off the loop (many small files per chunk). A file that became shorter is an OSError."""
+    pending = deque(files)
+    current: list = [None, None, 0]  # file object, path, bytes still owed
+
+    def next_chunk() -> bytes:
+        parts: list[bytes] = []
+        gathered = 0
+        while gathered < BUNDLE_CHUNK:
+            fh, path, left = current
+            if fh is None:
+                if not pending:
+                    break
+                path, left = pending.popleft()
+                fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+                current[:] = [fh, path, left]
+            data = fh.read(min(left, BUNDLE_CHUNK - gathered)) if left else b""
+            if left and not data:
+                fh.close()
+                current[:] = [None, None, 0]
+                raise OSError(f"{path} became shorter while it was being sent")
+            parts.append(data)
+            gathered += len(data)
+            left -= len(data)
+            current[2] = left
+            if not left:
+                fh.close()
+                current[:] = [None, None, 0]
+        return b"".join(parts)
+
+    try:
+        while True:
+            chunk = await asyncio.to_thread(next_chunk)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        if current[0] is not None:
+            current[0].close()
+
+
+class BundleWriter:
+    """Writes the files of a bundle into `folder`, called from the payload's worker thread.
+
+    Each file is written under `.PREFIX-INDEX.phonebridge-part` and given its final name (`place`)
+    as soon as its last byte arrived (the folder is made if missing); `finished()` hands the loop the `(index, final path)` of every
+    file placed since the last call. A skipped file's bytes are dropped and its part file removed.
+    `close()` removes the part file of a file cut off by the end of the payload.
+    """
+
+    def __init__(self, folder: Path, part_prefix: str, names: Sequence[str],
+                 sizes: Sequence[int], last_modified: Sequence[int | None],
+                 on_placed: Callable[[], None] = lambda: None) -> None:
+        self._folder = folder
+        self._prefix, self._names, self._mtimes = part_prefix, names, last_modified
+        self._splitter = Splitter(sizes)
+        self._on_placed = on_placed
+        self._placed: deque[tuple[int, str]] = deque()
+        self._skipped: set[int] = set()
+        self._fd: int | None = None
+        self._open_index = -1
+        self._part: Path | None = None
+        self._lock = threading.Lock()
+
+    def skip(self, index: int) -> None:
+        self._skipped.add(index)
+
+    def finished(self) -> list[tuple[int, str]]:
+        out = []
+        while self._placed:
+            out.append(self._placed.popleft())
+        return out
+
+    def write(self, data: bytes) -> None:
+        placed = False
+        with self._lock:
+            for index, piece, complete in self._splitter.feed(data):
+                if index in self._skipped:
+                    self._discard()
+                    continue
+                if self._fd is None or self._open_index != index:
+                    self._discard()
+                    self._open(index)
+                if piece:
+                    _write_all(self._fd, piece)
+                if complete:
+                    self._placed.append((index, str(self._complete(index))))
+                    placed = True
+        if placed:
+            self._on_placed()
+
+    def _open(self, index: int) -> None:
+        self._part = self._folder / f".{self._prefix}-{index}{PART_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            self._fd = os.open(self._part, flags, 0o644)
+        except FileNotFoundError:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self._part, flags, 0o644)
+        self._open_index = index
+
+    def _complete(self, index: int) -> Path:
+        assert self._fd is not None and self._part is not None
+        fd, part = self._fd, self._part
+        self._fd, self._part, self._open_index = None, None, -1
+        try:
+            mtime = self._mtimes[index]
+            if mtime is not None:
+                with contextlib.suppress(OSError, OverflowError, ValueError):
+                    os.utime(fd if os.utime in os.supports_fd else part, (time.time(), mtime / 1000))
+        finally:
+            os.close(fd)
+        try:
+            return place(part, self._folder, self._names[index])
+        except OSError:
+            with contextlib.suppress(OSError):
+                part.unlink()
+            raise
+
+    def _discard(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self._part is not None:
+            with contextlib.suppress(OSError):
+                self._part.unlink()
+            self._part = None
+        self._open_index = -1
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()
+
+
 async def readable_files(paths: list[Path], verb: str) -> list[tuple[Path, int]]:
     """Each path resolved, with its size; DeviceError("cannot VERB PATH: why") for the first that
-    is not a readable regular file, before anything is sent."""
-    files: list[tuple[Path, int]] = []
-    for item in paths:
-        path = Path(item).expanduser()
-        try:
-            st = await asyncio.to_thread(path.stat)
-        except OSError as exc:
-            why = exc.strerror or str(exc) or type(exc).__name__
-            raise DeviceError(f"cannot {verb} {path}: {why}") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise DeviceError(f"cannot {verb} {path}: not a regular file")
-        if not os.access(path, os.R_OK):
-            raise DeviceError(f"cannot {verb} {path}: not readable")
-        files.append((path.resolve(), st.st_size))
-    return files
+    is not a readable regular file, before anything is sent. Checked in one trip off the loop."""
+
+    def check() -> list[tuple[Path, int]]:
+        files: list[tuple[Path, int]] = []
+        for item in paths:
+            path = Path(item).expanduser()
+            try:
+                st = path.stat()
+            except OSError as exc:
+                why = exc.strerror or str(exc) or type(exc).__name__
+                raise DeviceError(f"cannot {verb} {path}: {why}") from None
+            if not stat.S_ISREG(st.st_mode):
+                raise DeviceError(f"cannot {verb} {path}: not a regular file")
+            if not os.access(path, os.R_OK):
+                raise DeviceError(f"cannot {verb} {path}: not readable")
+            files.append((path.resolve(), st.st_size))
+        return files
+
+    return await asyncio.to_thread(check)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -238,8 +399,8 @@ def _error_text(exc: BaseException) -> str:
 class SharePlugin(Plugin):
     info = PluginInfo(
         name="share",
-        incoming=frozenset({types.SHARE_REQUEST, types.SHARE_REQUEST_UPDATE}),
-        outgoing=frozenset({types.SHARE_REQUEST}),
+        incoming=frozenset({types.SHARE_REQUEST, types.SHARE_REQUEST_UPDATE, types.SHARE_BUNDLE}),
+        outgoing=frozenset({types.SHARE_REQUEST, types.SHARE_BUNDLE}),
         description="Send and receive files, text and links",
     )
 
@@ -249,7 +410,8 @@ class SharePlugin(Plugin):
         if services.transfers is None:  # a manager without the daemon's wiring (tests)
             services.transfers = TransferManager(ctx.bus)
         self.transfers: TransferManager = services.transfers
-        self._queue: asyncio.Queue[tuple[Packet, FileShare]] = asyncio.Queue(RECEIVE_QUEUE)
+        self._queue: asyncio.Queue[tuple[Packet, FileShare | list[BundleFile]]] = asyncio.Queue(
+            RECEIVE_QUEUE)
         self._worker: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._dropped = 0
@@ -280,6 +442,12 @@ class SharePlugin(Plugin):
     # -- receiving ----------------------------------------------------------------------------
 
     async def handle(self, packet: Packet) -> None:
+        if packet.type == types.SHARE_BUNDLE:
+            try:
+                self._enqueue(packet, parse_bundle(packet))
+            except BundleError as exc:
+                self.log.warning("%s: bundle dropped: %s", self.ctx.device_id, exc)
+            return
         if packet.type != types.SHARE_REQUEST:
             return  # share.request.update only updates counts we do not need
         share = parse_share(packet)
@@ -292,7 +460,7 @@ class SharePlugin(Plugin):
         else:
             self.log.info("%s: share request with nothing to share; ignored", self.ctx.device_id)
 
-    def _enqueue(self, packet: Packet, share: FileShare) -> None:
+    def _enqueue(self, packet: Packet, share: FileShare | list[BundleFile]) -> None:
         if self._closed:
             return
         try:
@@ -309,6 +477,10 @@ class SharePlugin(Plugin):
     async def _receive_files(self) -> None:
         while not self._queue.empty():
             packet, share = self._queue.get_nowait()
+            if isinstance(share, list):
+                await self._receive_bundle(packet, share)
+                self._notify_received()
+                continue
             transfer = self.transfers.create(
                 device=self.ctx.device_id, device_name=self.ctx.device_name(), direction="in",
                 kind="file", name=share.name, size=max(0, share.size),
@@ -323,12 +495,93 @@ class SharePlugin(Plugin):
                     raise
             if transfer.state == DONE:
                 self._received_batch.append(transfer.name)
-            if self._queue.empty() and self._received_batch:
-                names = self._received_batch
-                self._received_batch = []
-                text = (f"Received {names[0]}" if len(names) == 1
-                        else f"Received {len(names)} files")
-                await self.ctx.desktop.notify(self.ctx.device_name(), text)
+            self._notify_received()
+
+    def _notify_received(self) -> None:
+        """One desktop notification when the queue ran empty: "Received NAME" or "Received N files"."""
+        if not self._queue.empty() or not self._received_batch:
+            return
+        names = self._received_batch
+        self._received_batch = []
+        text = f"Received {names[0]}" if len(names) == 1 else f"Received {len(names)} files"
+        self._spawn(self.ctx.desktop.notify(self.ctx.device_name(), text))
+
+    async def _receive_bundle(self, packet: Packet, files: list[BundleFile]) -> None:
+        """Fetch a bundle's payload, placing each file as soon as it is whole (BundleWriter)."""
+        device, device_name = self.ctx.device_id, self.ctx.device_name()
+        names = [safe_filename(f.filename) for f in files]
+        sizes = [f.size for f in files]
+        ends = list(itertools.accumulate(sizes))
+        transfers: list[Transfer] = []  # made while the payload connection is being set up
+        loop = asyncio.get_running_loop()
+
+        def collect() -> None:
+            for index, path in writer.finished():
+                transfer = transfers[index]
+                if transfer.is_active:
+                    transfer.name = Path(path).name
+                    self.transfers.finish(transfer, DONE, path=path)
+                    self._received_batch.append(transfer.name)
+
+        def placed_in_thread() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(collect)
+
+        def progress(received: int) -> None:
+            index = bisect_right(ends, received)
+            if index < len(transfers):
+                start = ends[index - 1] if index else 0
+                self.transfers.progress(transfers[index], received - start)
+
+        writer = BundleWriter(self.download_dir, secrets.token_hex(6), names, sizes,
+                              [f.last_modified for f in files], placed_in_thread)
+
+        async def fetch() -> None:
+            if packet.has_payload:
+                await self.ctx.fetch_payload(packet, writer.write, progress)
+            else:
+                await asyncio.to_thread(writer.write, b"")  # every file is empty
+
+        task = self._spawn(fetch())
+        await asyncio.sleep(0)  # the fetch connects in its thread while we list the transfers
+        transfers.extend(
+            self.transfers.create(device=device, device_name=device_name, direction="in",
+                                  kind="file", name=name, size=size)
+            for name, size in zip(names, sizes, strict=True)
+        )
+
+        def skip(index: int) -> None:
+            writer.skip(index)
+            if all(not t.is_active for n, t in enumerate(transfers) if n != index):
+                task.cancel()  # nothing left to receive: close the connection
+
+        for n, transfer in enumerate(transfers):
+            self.transfers.set_canceller(transfer, lambda n=n: skip(n))
+        error: str | None = None
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._closed or (current is not None and current.cancelling()):
+                task.cancel()
+                error = "the link to the device dropped"
+                raise
+            # else every file was cancelled by the user (skip)
+        except ConnectionError as exc:
+            error = _error_text(exc)
+        except OSError as exc:
+            error = f"cannot write the file: {_error_text(exc)}"
+        except DeviceError as exc:
+            error = str(exc)
+        finally:
+            await asyncio.to_thread(writer.close)
+            collect()
+            failed = [t for t in transfers if t.is_active]
+            for transfer in failed:
+                self.transfers.finish(transfer, FAILED, error or "the bundle ended early")
+            if failed:
+                self.log.info("%s: %d of %d files in a bundle not received: %s", device,
+                              len(failed), len(transfers), error)
 
     async def _receive_file(self, packet: Packet, share: FileShare, transfer: Transfer) -> None:
         folder = self.download_dir
@@ -439,12 +692,23 @@ class SharePlugin(Plugin):
 
     async def _send_batch(self, batch: list[tuple[Path, Transfer]], total: int) -> None:
         count = len(batch)
+        if count > 1 and self.ctx.peer_lists(types.SHARE_BUNDLE):
+            groups = plan_bundles([t.size for _, t in batch])
+        else:
+            groups = [[n] for n in range(count)]
         try:
-            for path, transfer in batch:
-                if not transfer.is_active:
+            for group in groups:
+                items = [batch[n] for n in group if batch[n][1].is_active]
+                if len(items) > 1:
+                    task = self._spawn(self._send_bundle(items, count, total))
+                    for _, transfer in items:
+                        self.transfers.set_canceller(transfer, task.cancel)
+                elif items:
+                    path, transfer = items[0]
+                    task = self._spawn(self._send_file(path, transfer, count, total))
+                    self.transfers.set_canceller(transfer, task.cancel)
+                else:
                     continue
-                task = self._spawn(self._send_file(path, transfer, count, total))
-                self.transfers.set_canceller(transfer, task.cancel)
                 try:
                     await asyncio.shield(task)
                 except asyncio.CancelledError:
@@ -455,6 +719,64 @@ class SharePlugin(Plugin):
         finally:
             for _, transfer in batch:
                 self.transfers.finish(transfer, FAILED, "the link to the device dropped")
+
+    async def _send_bundle(self, items: list[tuple[Path, Transfer]], count: int, total: int
+                           ) -> None:
+        """Several files in one `phonebridge.share.bundle` payload (protocol/bundle.py)."""
+        transfers = [t for _, t in items]
+        sizes = [t.size for t in transfers]
+        ends = list(itertools.accumulate(sizes))
+        offset = ends[-1]
+
+        finished = 0
+
+        def progress(sent: int) -> None:
+            # Every byte of the files before `index` went out: they are done on our side.
+            nonlocal finished
+            index = bisect_right(ends, sent)
+            while finished < index:
+                self.transfers.finish(transfers[finished], DONE)
+                finished += 1
+            if index < len(transfers):
+                self.transfers.progress(transfers[index], sent - (ends[index - 1] if index else 0))
+
+        try:
+            mtimes = await asyncio.to_thread(
+                lambda: [int(path.stat().st_mtime * 1000) for path, _ in items])
+            packet = bundle_packet(
+                [BundleFile(path.name, size, mtime)
+                 for (path, _), size, mtime in zip(items, sizes, mtimes, strict=True)],
+                count, total)
+            if not offset:
+                if not await self.ctx.send(packet):
+                    raise DeviceError("the device does not accept shared files")
+            else:
+                await self.ctx.offer_payload(
+                    packet, offset,
+                    read_back_to_back([(path, t.size) for path, t in items]), progress)
+            for transfer in transfers:
+                self.transfers.finish(transfer, DONE)
+        except asyncio.CancelledError:
+            if self._closed:
+                reason = "the link to the device dropped"
+                for transfer in transfers:
+                    self.transfers.finish(transfer, FAILED, reason)
+            else:
+                # The user cancelled one of them (TransferManager.cancel ended that one already).
+                cancelled = next((t for t in transfers if t.state == CANCELLED), None)
+                reason = (f"cancelled with {cancelled.name} (sent together in one bundle)"
+                          if cancelled else "cancelled by the user")
+                for transfer in transfers:
+                    self.transfers.finish(transfer, CANCELLED, reason)
+            raise
+        except (OSError, DeviceError) as exc:
+            message = _error_text(exc)
+            if "did not fetch" in message:
+                message = "the device did not take the files (declined, busy or timed out)"
+            for transfer in transfers:
+                self.transfers.finish(transfer, FAILED, message)
+            self.log.info("%s: sending a bundle of %d files failed: %s", self.ctx.device_id,
+                          len(transfers), message)
 
     async def _send_file(self, path: Path, transfer: Transfer, count: int, total: int) -> None:
         try:

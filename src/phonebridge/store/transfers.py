@@ -50,14 +50,18 @@ class TransferRepository:
 
     async def save(self, record: dict[str, Any]) -> None:
         """Insert or update one transfer (a dict with every column)."""
-        values = tuple(record[c] for c in _COLUMNS)
+        await self.save_many([record])
+
+    async def save_many(self, records: list[dict[str, Any]]) -> None:
+        """Insert or update several transfers in one transaction."""
+        rows = [tuple(r[c] for c in _COLUMNS) for r in records]
         updates = ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS[1:])
 
         def upsert(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            conn.executemany(
                 f"INSERT INTO transfers ({', '.join(_COLUMNS)}) VALUES"  # noqa: S608 - fixed names
                 f" ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT(id) DO UPDATE SET {updates}",
-                values,
+                rows,
             )
 
         await self._db.transaction(upsert)
