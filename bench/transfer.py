@@ -450,7 +450,10 @@ def twin(args: argparse.Namespace) -> None:
         print(json.dumps({"twin": results}))
     finally:
         procs.end_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"kept {tmp} (daemon logs, downloads)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
         if brought_up:
             subprocess.run([str(TWINHOSTS), "down"], timeout=60, check=False)
 
@@ -519,6 +522,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1024, help="MiB per large file (default 1024)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=["e"], help="twin: only the baseline and part e")
+    parser.add_argument("--keep", action="store_true", help="twin: keep the temporary folder")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)

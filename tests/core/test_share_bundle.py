@@ -209,13 +209,6 @@ async def test_sender_cancelling_stops_the_rest_of_the_bundle(pair_of_daemons,
     assert not [p for p in downloads.iterdir() if p.name.startswith(".")], "part files left"
 
 
-async def test_plan_keeps_order_and_limits() -> None:
-    groups = bundle.plan_bundles([1] * 2500 + [bundle.SEND_MAX_FILE + 1] + [1] * 3)
-    assert [len(g) for g in groups] == [1000, 1000, 500, 1, 3]
-    assert [i for g in groups for i in g] == list(range(2504))
-    await asyncio.sleep(0)
-
-
 async def test_stopping_after_the_peer_left_does_not_wait_for_a_reconnect(pair_of_daemons) -> None:
     sender, receiver, _ = pair_of_daemons
     # Both at once: each one's links drop while the other is stopping.

@@ -262,3 +262,134 @@ async def test_link_dropping_mid_payload_fails_the_transfer(rig) -> None:
         [t] = await settled(daemon, 1)
     assert t.state == "failed" and "link" in t.error
     await wait_for(lambda: list(downloads.iterdir()) == [], what="part file removed")
+
+
+# -- phonebridge.share.bundle: many files in one payload (protocol/bundle.py) ---------------------
+
+
+def names_in(folder: Path) -> list[str]:
+    """Sorted names in `folder`; [] when it was never made (a bundle makes it on its first file)."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+async def offer_bundle(peer: RawPeer, files: list[tuple[object, int]], port: int,
+                       payload_size: int | None = None) -> None:
+    size = sum(s for _, s in files) if payload_size is None else payload_size
+    top = {"payloadSize": size, "payloadTransferInfo": {"port": port}} if size else {}
+    await peer.send(types.SHARE_BUNDLE,
+                    {"files": [{"filename": n, "size": s, "lastModified": 1_600_000_000_000}
+                               for n, s in files]}, **top)
+
+
+async def test_bundle_names_stay_in_the_download_folder(rig) -> None:
+    daemon, peer, ctx, downloads, tmp = rig
+    files = [(name, 7) for name in TRAVERSAL_NAMES]
+    async with EvilServer(ctx, b"payload" * len(files)) as server:
+        await offer_bundle(peer, files, server.port)
+        got = await settled(daemon, len(files))
+    assert all(t.state == "done" for t in got), [(t.name, t.error) for t in got]
+    assert names_in(downloads) == sorted(TRAVERSAL_NAMES.values())
+    assert everything_under(tmp / "inside") == {"Downloads"} | {
+        f"Downloads/{n}" for n in TRAVERSAL_NAMES.values()}
+    assert all((downloads / n).read_bytes() == b"payload" for n in TRAVERSAL_NAMES.values())
+    assert all(int((downloads / n).stat().st_mtime) == 1_600_000_000
+               for n in TRAVERSAL_NAMES.values())
+
+
+async def test_bundle_whose_sizes_lie_is_dropped_and_the_daemon_goes_on(rig) -> None:
+    daemon, peer, ctx, downloads, _ = rig
+    async with EvilServer(ctx, b"x" * 100) as server:
+        await offer_bundle(peer, [("a.txt", 10), ("b.txt", 10)], server.port, payload_size=100)
+        await offer_bundle(peer, [("c.txt", -5), ("d.txt", 105)], server.port)
+        await peer.send(types.SHARE_BUNDLE, {"files": "e.txt"})
+        await peer.send(types.SHARE_BUNDLE, {"files": [{"filename": "f.txt", "size": 0}] * 10_001})
+        await peer.send(types.PING, {"message": "still there"})
+        await wait_for(lambda: (peer.name, "still there") in daemon.desktop.notifications,
+                       what="ping after the lies")
+    assert transfers_of(daemon) == []
+    assert names_in(downloads) == []
+    assert daemon.manager.is_linked(peer.device_id)
+
+
+async def test_bundle_cut_short_keeps_whole_files_and_no_partial_one(rig) -> None:
+    daemon, peer, ctx, downloads, _ = rig
+    async with EvilServer(ctx, b"AAAAA" + b"BB") as server:  # 7 of 15 bytes
+        await offer_bundle(peer, [("a.txt", 5), ("b.txt", 5), ("empty.txt", 0), ("c.txt", 5)],
+                           server.port)
+        got = {t.name: t for t in await settled(daemon, 4)}
+    assert got["a.txt"].state == "done"
+    for name in ("b.txt", "empty.txt", "c.txt"):
+        assert got[name].state == "failed" and "7 of 15" in got[name].error
+    assert names_in(downloads) == ["a.txt"]
+    assert (downloads / "a.txt").read_bytes() == b"AAAAA"
+
+
+async def test_bundle_stalling_mid_payload_is_abandoned(rig, monkeypatch) -> None:
+    monkeypatch.setattr(payload, "IDLE_TIMEOUT", 0.5)
+    daemon, peer, ctx, downloads, _ = rig
+    async with EvilServer(ctx, b"1" * 30_000 + b"2" * 20_000, stall=True) as server:
+        await offer_bundle(peer, [("one.bin", 30_000), ("two.bin", 70_000)], server.port)
+        got = {t.name: t for t in await settled(daemon, 2)}
+    assert got["one.bin"].state == "done"
+    assert got["two.bin"].state == "failed" and "stalled" in got["two.bin"].error
+    assert names_in(downloads) == ["one.bin"]
+
+
+async def test_bundle_with_a_silent_payload_port_fails_every_file(rig, monkeypatch) -> None:
+    monkeypatch.setattr(payload, "CONNECT_TIMEOUT", 0.5)
+    daemon, peer, ctx, downloads, _ = rig
+    async with EvilServer(ctx, b"", tls=False) as server:
+        await offer_bundle(peer, [("a", 10), ("b", 10)], server.port)
+        got = await settled(daemon, 2)
+    assert {t.state for t in got} == {"failed"}
+    assert names_in(downloads) == []
+
+
+async def test_bundle_disk_full_keeps_the_files_written_before(rig, monkeypatch) -> None:
+    import errno
+    import os
+
+    from phonebridge.plugins import share
+
+    daemon, peer, ctx, downloads, _ = rig
+    real = share._write_all
+    calls = []
+
+    def full_after_two(fd: int, data: bytes) -> None:
+        calls.append(len(data))
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, data)
+
+    monkeypatch.setattr(share, "_write_all", full_after_two)
+    async with EvilServer(ctx, b"x" * 40) as server:
+        await offer_bundle(peer, [(f"f{i}.txt", 10) for i in range(4)], server.port)
+        got = {t.name: t for t in await settled(daemon, 4)}
+    assert [got[f"f{i}.txt"].state for i in range(4)] == ["done", "done", "failed", "failed"]
+    assert "No space left" in got["f2.txt"].error
+    assert names_in(downloads) == ["f0.txt", "f1.txt"]
+
+
+async def test_a_burst_of_bundles_is_bounded_and_the_daemon_answers(rig) -> None:
+    daemon, peer, ctx, downloads, tmp = rig
+    files = [{"filename": f"../b{i}", "size": 10} for i in range(100)]
+    line = helpers.packet_line(types.SHARE_BUNDLE, {"files": files}, payloadSize=1000,
+                               payloadTransferInfo={"port": 1})
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.api_port}",
+                               headers={"Authorization": f"Bearer {daemon.token}"}, timeout=10)
+    sending = asyncio.create_task(peer.send_raw(line * 2000))  # 200,000 files announced
+    for _ in range(5):
+        r = await client.get("/api/status")
+        assert r.status_code == 200
+        await asyncio.sleep(0.05)
+    await sending
+    await peer.send(types.PING, {"message": "after the bundles"})
+    await wait_for(lambda: (peer.name, "after the bundles") in daemon.desktop.notifications,
+                   timeout=30, what="ping after the burst")
+    await client.aclose()
+    await wait_for(lambda: all(not t.is_active for t in transfers_of(daemon)), timeout=60,
+                   what="burst settled")
+    # the queue holds RECEIVE_QUEUE requests; the rest were dropped, never fetched
+    assert len(transfers_of(daemon)) <= (64 + 2) * 100
+    assert everything_under(tmp / "inside") <= {"Downloads"}
+    assert daemon.manager.is_linked(peer.device_id)

@@ -154,8 +154,7 @@ class TransferManager:
                             path=path, content=content, started=self._clock())
         self._live[transfer.id] = transfer
         self._trim()
-        self._publish(transfer)
-        self._save(transfer)
+        self._publish_and_save(transfer)
         return transfer
 
     def set_canceller(self, transfer: Transfer, cancel: Callable[[], None] | None) -> None:
@@ -195,8 +194,7 @@ class TransferManager:
         transfer.finished = self._clock()
         transfer.rate = 0.0 if state != DONE else transfer.rate
         self._cancellers.pop(transfer.id, None)
-        self._publish(transfer)
-        self._save(transfer)
+        self._publish_and_save(transfer)
         for callback in self._done_callbacks.pop(transfer.id, []):
             try:
                 callback(transfer)
@@ -244,14 +242,15 @@ class TransferManager:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _publish(self, transfer: Transfer) -> None:
-        self._bus.publish(Event("transfer.changed", transfer.device, transfer.to_json()))
+    def _publish(self, transfer: Transfer, data: dict[str, Any] | None = None) -> None:
+        self._bus.publish(Event("transfer.changed", transfer.device, data or transfer.to_json()))
 
-    def _save(self, transfer: Transfer) -> None:
+    def _publish_and_save(self, transfer: Transfer) -> None:
+        data = transfer.to_json()
+        self._publish(transfer, data)
         if self._store is None:
             return
-        j = transfer.to_json()
-        self._unsaved[transfer.id] = {key: j[key] for key in RECORD_FIELDS}
+        self._unsaved[transfer.id] = {key: data[key] for key in RECORD_FIELDS}
         if self._saver is None or self._saver.done():
             try:
                 self._saver = asyncio.get_running_loop().create_task(self._save_pending())

@@ -191,20 +191,24 @@ def summary(text: str, limit: int = 80) -> str:
 # -- file system helpers (blocking; called off the loop) -----------------------------------------
 
 
-def place(part: Path, folder: Path, name: str) -> Path:
+def place(part: Path | str, folder: Path | str, name: str) -> Path:
     """Give the finished `part` file its final name in `folder` without ever overwriting one."""
+    return Path(_place(os.fspath(part), os.fspath(folder), name))
+
+
+def _place(part: str, folder: str, name: str) -> str:
     for n in range(10_000):
-        candidate = folder / _fit(numbered(name, n), MAX_NAME_BYTES)
+        candidate = os.path.join(folder, _fit(numbered(name, n), MAX_NAME_BYTES))
         try:
             os.link(part, candidate)  # fails if the name exists: no race with other writers
         except FileExistsError:
             continue
         except OSError:
-            if candidate.exists():
+            if os.path.lexists(candidate):
                 continue
             os.replace(part, candidate)  # file systems without hard links
             return candidate
-        part.unlink()
+        os.unlink(part)
         return candidate
     raise OSError(f"no free name for {name} in {folder}")
 
@@ -285,15 +289,16 @@ class BundleWriter:
     def __init__(self, folder: Path, part_prefix: str, names: Sequence[str],
                  sizes: Sequence[int], last_modified: Sequence[int | None],
                  on_placed: Callable[[], None] = lambda: None) -> None:
-        self._folder = folder
+        self._folder = os.fspath(folder)
         self._prefix, self._names, self._mtimes = part_prefix, names, last_modified
         self._splitter = Splitter(sizes)
         self._on_placed = on_placed
         self._placed: deque[tuple[int, str]] = deque()
+        """(index, final path) of files placed but not yet handed over."""
         self._skipped: set[int] = set()
         self._fd: int | None = None
         self._open_index = -1
-        self._part: Path | None = None
+        self._part: str | None = None
         self._lock = threading.Lock()
 
     def skip(self, index: int) -> None:
@@ -318,22 +323,22 @@ class BundleWriter:
                 if piece:
                     _write_all(self._fd, piece)
                 if complete:
-                    self._placed.append((index, str(self._complete(index))))
+                    self._placed.append((index, self._complete(index)))
                     placed = True
         if placed:
             self._on_placed()
 
     def _open(self, index: int) -> None:
-        self._part = self._folder / f".{self._prefix}-{index}{PART_SUFFIX}"
+        self._part = os.path.join(self._folder, f".{self._prefix}-{index}{PART_SUFFIX}")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         try:
             self._fd = os.open(self._part, flags, 0o644)
         except FileNotFoundError:
-            self._folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._folder, exist_ok=True)
             self._fd = os.open(self._part, flags, 0o644)
         self._open_index = index
 
-    def _complete(self, index: int) -> Path:
+    def _complete(self, index: int) -> str:
         assert self._fd is not None and self._part is not None
         fd, part = self._fd, self._part
         self._fd, self._part, self._open_index = None, None, -1
@@ -345,10 +350,10 @@ class BundleWriter:
         finally:
             os.close(fd)
         try:
-            return place(part, self._folder, self._names[index])
+            return _place(part, self._folder, self._names[index])
         except OSError:
             with contextlib.suppress(OSError):
-                part.unlink()
+                os.unlink(part)
             raise
 
     def _discard(self) -> None:
@@ -358,7 +363,7 @@ class BundleWriter:
             self._fd = None
         if self._part is not None:
             with contextlib.suppress(OSError):
-                self._part.unlink()
+                os.unlink(self._part)
             self._part = None
         self._open_index = -1
 
@@ -519,7 +524,7 @@ class SharePlugin(Plugin):
             for index, path in writer.finished():
                 transfer = transfers[index]
                 if transfer.is_active:
-                    transfer.name = Path(path).name
+                    transfer.name = os.path.basename(path)
                     self.transfers.finish(transfer, DONE, path=path)
                     self._received_batch.append(transfer.name)
 
