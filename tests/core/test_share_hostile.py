@@ -393,3 +393,29 @@ async def test_a_burst_of_bundles_is_bounded_and_the_daemon_answers(rig) -> None
     assert len(transfers_of(daemon)) <= (64 + 2) * 100
     assert everything_under(tmp / "inside") <= {"Downloads"}
     assert daemon.manager.is_linked(peer.device_id)
+
+
+async def test_an_empty_file_is_announced_with_a_port_and_done_even_if_nobody_connects(
+        rig, monkeypatch) -> None:
+    monkeypatch.setattr(payload, "EMPTY_ACCEPT_TIMEOUT", 0.5)
+    daemon, peer, ctx, _, tmp = rig
+    for name in ("fetched.txt", "ignored.txt"):
+        (tmp / name).write_bytes(b"")
+    plugin = daemon.manager.plugin(peer.device_id, "share")
+
+    [sent] = await plugin.share_files([tmp / "fetched.txt"])
+    packet = await peer.expect(lambda p: p.type == types.SHARE_REQUEST
+                               and p.body.get("filename") == "fetched.txt")
+    assert not packet.has_payload and packet.empty_payload_port is not None
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+    client.load_cert_chain(str(tmp / "peer.pem"), str(tmp / "peer.key"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", packet.empty_payload_port,
+                                                   ssl=client)
+    assert await reader.read() == b""  # nothing to read: the daemon closes
+    writer.close()
+    await wait_for(lambda: sent.state == "done", what="the empty file sent")
+
+    [unfetched] = await plugin.share_files([tmp / "ignored.txt"])
+    await peer.expect(lambda p: p.body.get("filename") == "ignored.txt")
+    await wait_for(lambda: unfetched.state == "done", what="done without a connection")

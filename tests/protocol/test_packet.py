@@ -87,6 +87,15 @@ def test_zero_payload_size_is_not_sent():
     assert not packet.has_payload
 
 
+@given(st.integers(0, 65535))
+def test_an_empty_payload_port_is_sent_as_android_does_and_parses_back(port):
+    packet = Packet("kdeconnect.share.request", {"filename": "empty.txt"}, empty_payload_port=port)
+    obj = json.loads(packet.to_line(1))
+    assert obj["payloadSize"] == 0 and obj["payloadTransferInfo"] == {"port": port}
+    back = parse_packet(packet.to_line(1))
+    assert back.empty_payload_port == port and not back.has_payload
+
+
 def test_to_line_is_compact_with_required_fields():
     line = Packet("kdeconnect.ping").to_line(1724316000000)
     assert line == b'{"id":1724316000000,"type":"kdeconnect.ping","body":{}}\n'

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from phonebridge.plugins.share import FileShare, TextShare, UrlShare, parse_share, place, read_file
@@ -70,6 +71,12 @@ class ShareFeature(PhoneFeature):
                         if link is None:
                             raise ConnectionError("not linked")
                         await link.fetch_payload(packet, fh.write)
+                    elif packet.empty_payload_port is not None and link is not None:
+                        # Android connects whenever a port is given, even for 0 bytes
+                        empty = replace(packet, payload_size=0,
+                                        payload_transfer_info={"port": packet.empty_payload_port})
+                        with contextlib.suppress(OSError, ConnectionError):
+                            await link.fetch_payload(empty, fh.write)
                 final = await asyncio.to_thread(place, part, self.download_dir, share.name)
             except (OSError, ConnectionError) as exc:
                 with contextlib.suppress(OSError):
@@ -98,10 +105,7 @@ class ShareFeature(PhoneFeature):
                 "numberOfFiles": len(files),
                 "totalPayloadSize": total,
             }
-            packet = Packet(types.SHARE_REQUEST, body)
-            if st.st_size == 0:
-                await self.phone.send(packet)
-                continue
+            packet = Packet(types.SHARE_REQUEST, body)  # empty: payloadSize 0 with a port
             sent += await link.offer_payload(packet, st.st_size, read_file(path, st.st_size))
         return sent
 

@@ -14,7 +14,8 @@ Receiving:
 Receivers test `filename`, `text`, `url` in that order (§7).
 
 Sending: files go one after another, each with its own packet and payload connection, every packet
-carrying the batch's `numberOfFiles` and `totalPayloadSize`; an empty file has no payload fields.
+carrying the batch's `numberOfFiles` and `totalPayloadSize`; an empty file is announced with
+`payloadSize: 0` and a port, as Android and GSConnect do (transports/lan/link.py).
 
 Between two PhoneBridge desktops (the peer lists `phonebridge.share.bundle`), runs of small files
 go as bundles instead: one packet and one payload connection for up to a thousand files
@@ -794,12 +795,8 @@ class SharePlugin(Plugin):
                 "totalPayloadSize": total,
             }
             packet = Packet(types.SHARE_REQUEST, body)
-            if transfer.size == 0:
-                if not await self.ctx.send(packet):
-                    raise DeviceError("the device does not accept shared files")
-            else:
-                await self.ctx.offer_payload(packet, transfer.size, read_file(path, transfer.size),
-                                             lambda n: self.transfers.progress(transfer, n))
+            await self.ctx.offer_payload(packet, transfer.size, read_file(path, transfer.size),
+                                         lambda n: self.transfers.progress(transfer, n))
             self.transfers.finish(transfer, DONE)
         except asyncio.CancelledError:
             reason = ("the link to the device dropped" if self._closed

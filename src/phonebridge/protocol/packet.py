@@ -39,6 +39,9 @@ class Packet:
         if self.payload_size:
             obj["payloadSize"] = int(self.payload_size)
             obj["payloadTransferInfo"] = dict(self.payload_transfer_info or {})
+        elif self.empty_payload_port is not None:
+            obj["payloadSize"] = 0
+            obj["payloadTransferInfo"] = {"port": self.empty_payload_port}
         return obj
 
     def to_line(self, packet_id: int) -> bytes:

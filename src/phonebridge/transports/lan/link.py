@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -83,12 +84,25 @@ class LanLink:
         self, packet: Packet, size: int, chunks: AsyncIterator[bytes],
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Send `packet` with a payload of `size` bytes taken from `chunks`; returns bytes sent."""
+        """Send `packet` with a payload of `size` bytes taken from `chunks`; returns bytes sent.
+
+        An empty payload is announced as Android and GSConnect do, `payloadSize: 0` with a port:
+        GSConnect only creates a file it could download, and KDE and Android connect whenever a
+        port is given. A receiver that does not connect within EMPTY_ACCEPT_TIMEOUT (one that
+        reads §1 strictly) has the whole of an empty payload anyway.
+        """
         # Protocol-8 receivers keep what reached them; KDE 22.12 (protocol 7) needs the long wait.
         server = payload.PayloadServer(self.payload_tls().server, self.local_host,
                                        close_when_acknowledged=self.identity.protocol_version >= 8)
         port = await server.open()
         try:
+            if size == 0:
+                await self.send(replace(packet, payload_size=None, payload_transfer_info=None,
+                                        empty_payload_port=port))
+                with contextlib.suppress(payload.PayloadError):
+                    await server.send(chunks, progress, accept_timeout=payload.EMPTY_ACCEPT_TIMEOUT,
+                                      size=0)
+                return 0
             await self.send(replace(packet, payload_size=size, payload_transfer_info={"port": port}))
             return await server.send(chunks, progress, size=size)
         finally:

@@ -36,6 +36,8 @@ CHUNK = 1024 * 1024
 """Read buffer and the unit the sender works in."""
 ACCEPT_TIMEOUT = 30.0
 """How long a sender waits for the receiver to connect (KDE: 30 s, Android: 10 s)."""
+EMPTY_ACCEPT_TIMEOUT = 10.0
+"""The same for an empty payload, which a receiver reading §1 strictly never fetches."""
 IDLE_TIMEOUT = 30.0
 """A payload that sends nothing for this long is abandoned (a stalled peer)."""
 CONNECT_TIMEOUT = 10.0
