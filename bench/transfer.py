@@ -421,16 +421,14 @@ def twin(args: argparse.Namespace) -> None:
         # d. 1,000 small files each way
         small = [make_file(tmp / "small" / f"s{i:04d}.bin", SMALL_SIZE) for i in range(SMALL_COUNT)]
         total = SMALL_COUNT * SMALL_SIZE
-        start = time.perf_counter()
         phone_cmd({"cmd": "send", "paths": [str(p) for p in small]})
         ts = wait_done(NS_B, home, {p.name for p in small}, "in")
-        took = time.perf_counter() - start
+        took = span(ts)  # first packet received to last file renamed, as for the large files
         results["small_in"] = mb_s(total, took)
         print(f"d. demo phone -> PhoneBridge, {SMALL_COUNT} x 10 KiB: {took:.2f} s, "
               f"{SMALL_COUNT / took:.0f} files/s, {results['small_in']:.1f} MB/s = "
               f"{results['small_in'] / results['in']:.3f}x the large-file rate")
         body = json.dumps({"paths": [str(p) for p in small]})
-        start = time.perf_counter()
         token = (home / "api-token").read_text().strip()
         api_port = json.loads((home / "daemon.json").read_text())["api_port"]
         subprocess.run(["ip", "netns", "exec", NS_B, sys.executable, "-c",
@@ -440,7 +438,7 @@ def twin(args: argparse.Namespace) -> None:
                         f"http://127.0.0.1:{api_port}/api/devices/{phone_id}/share", body, token],
                        check=True)
         ts = wait_done(NS_B, home, {p.name for p in small}, "out")
-        took = time.perf_counter() - start
+        took = span(ts)  # shared (all announced at once) to the last file sent
         results["small_out"] = mb_s(total, took)
         print(f"   PhoneBridge -> demo phone, {SMALL_COUNT} x 10 KiB: {took:.2f} s, "
               f"{SMALL_COUNT / took:.0f} files/s, {results['small_out']:.1f} MB/s = "
