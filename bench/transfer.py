@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,25 @@ def span(ts: list[dict[str, Any]]) -> float:
     return (max(t["finished"] for t in ts) - min(t["started"] for t in ts)) / 1000
 
 
+def large_file_runs(big: Path, prefix: str, runs: int, share: Callable[[Path], None],
+                    wait: Callable[[str], list[dict[str, Any]]], received: Callable[[str], Path]
+                    ) -> tuple[Path, list[float]]:
+    """Share `big` `runs` times under a new name each time; (its last path, MB/s of each run by the
+    transfers' own stamps). The received copy is deleted and the disk synced between runs, so the
+    write-back of one run does not compete with the next."""
+    rates = []
+    size = big.stat().st_size
+    for i in range(runs):
+        name = f"{prefix}-{i}.bin"
+        os.replace(big, big.with_name(name))
+        big = big.with_name(name)
+        share(big)
+        rates.append(mb_s(size, span(wait(name))))
+        received(name).unlink()
+        os.sync()
+    return big, rates
+
+
 def twin_up() -> bool:
     """The twin namespaces, made if missing; returns whether this run made them (and must remove)."""
     brought_up = False
@@ -288,16 +308,10 @@ def pb_to_pb(procs: Procs, tmp: Path, args: argparse.Namespace, results: dict[st
 
     big = make_file(tmp / "pb-src" / "pb-big.bin", size)
     os.sync()
-    runs = []
-    for i in range(args.runs):
-        name = f"pb-big-{i}.bin"
-        os.replace(big, big.with_name(name))
-        big = big.with_name(name)
-        pb_cli(NS_A, home_a, "share", "--no-wait", id_b, str(big))
-        ts = wait_done(NS_B, home_b, {name}, "in")
-        runs.append(mb_s(size, span(ts)))
-        (downloads / name).unlink()
-        os.sync()
+    big, runs = large_file_runs(
+        big, "pb-big", args.runs,
+        lambda path: pb_cli(NS_A, home_a, "share", "--no-wait", id_b, str(path)),
+        lambda name: wait_done(NS_B, home_b, {name}, "in"), lambda name: downloads / name)
     big.unlink()
     results["pb_large"] = sorted(runs)[len(runs) // 2]
     print(f"e. PhoneBridge -> PhoneBridge, {args.size} MiB file: {results['pb_large']:.0f} MB/s "
@@ -385,33 +399,28 @@ def twin(args: argparse.Namespace) -> None:
         # b. phone -> daemon
         big = make_file(tmp / "src" / "big.bin", size)
         os.sync()
-        runs = []
-        for i in range(args.runs):
-            name = f"big-{i}.bin"
-            os.replace(big, big.with_name(name))
-            big = big.with_name(name)
-            phone_cmd({"cmd": "send", "paths": [str(big)]})
-            ts = wait_done(NS_B, home, {name}, "in")
-            runs.append(mb_s(size, span(ts)))
-            (downloads / name).unlink()
-            os.sync()
+        big, runs = large_file_runs(
+            big, "big", args.runs, lambda path: phone_cmd({"cmd": "send", "paths": [str(path)]}),
+            lambda name: wait_done(NS_B, home, {name}, "in"), lambda name: downloads / name)
         results["in"] = sorted(runs)[len(runs) // 2]
         print(f"b. demo phone -> PhoneBridge, {args.size} MiB file: {results['in']:.0f} MB/s "
               f"({', '.join(f'{r:.0f}' for r in runs)}) = {results['in'] / results['baseline']:.2f}x"
               " baseline")
 
         # c. daemon -> phone
-        runs = []
-        for i in range(args.runs):
-            name = f"out-{i}.bin"
-            os.replace(big, big.with_name(name))
-            big = big.with_name(name)
-            pb_cli(NS_B, home, "share", "--no-wait", phone_id, str(big))
+        def to_phone(path: Path) -> None:
+            pb_cli(NS_B, home, "share", "--no-wait", phone_id, str(path))
+
+        arrived_at_phone = [0]
+
+        def at_phone(name: str) -> list[dict[str, Any]]:
             ts = wait_done(NS_B, home, {name}, "out")
-            runs.append(mb_s(size, span(ts)))
-            phone_cmd({"cmd": "wait", "count": i + 1})
-            (tmp / "phone" / "Download" / name).unlink()
-            os.sync()  # no write-back of the last run competing with the next one
+            arrived_at_phone[0] += 1
+            phone_cmd({"cmd": "wait", "count": arrived_at_phone[0]})
+            return ts
+
+        big, runs = large_file_runs(big, "out", args.runs, to_phone, at_phone,
+                                    lambda name: tmp / "phone" / "Download" / name)
         results["out"] = sorted(runs)[len(runs) // 2]
         print(f"c. PhoneBridge -> demo phone, {args.size} MiB file: {results['out']:.0f} MB/s "
               f"({', '.join(f'{r:.0f}' for r in runs)}) = "

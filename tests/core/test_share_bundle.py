@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,19 @@ def count_payload_connections(monkeypatch) -> list[int]:  # noqa: ANN001
 
     monkeypatch.setattr(payload, "fetch", counting)
     return fetched
+
+
+def slow_writes(monkeypatch) -> None:  # noqa: ANN001
+    """Each write of the receiver takes 50 ms more, so a bundle is still in flight for a cancel."""
+    from phonebridge.plugins import share as share_module
+
+    real_write_all = share_module._write_all
+
+    def slow_write_all(fd: int, data: bytes) -> None:
+        time.sleep(0.05)
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(share_module, "_write_all", slow_write_all)
 
 
 def make_files(folder: Path, sizes: list[int]) -> list[Path]:
@@ -140,17 +154,7 @@ async def test_the_demo_phone_never_gets_a_bundle(tmp_path, monkeypatch) -> None
 async def test_receiver_cancelling_one_file_skips_only_that_file(pair_of_daemons,
                                                                  monkeypatch) -> None:
     sender, receiver, tmp = pair_of_daemons
-    # Slow the receiver's writes so the bundle is still in flight when the user cancels.
-    from phonebridge.plugins import share as share_module
-
-    real_write_all = share_module._write_all
-
-    def slow_write_all(fd: int, data: bytes) -> None:
-        import time
-        time.sleep(0.05)
-        real_write_all(fd, data)
-
-    monkeypatch.setattr(share_module, "_write_all", slow_write_all)
+    slow_writes(monkeypatch)
     paths = make_files(tmp / "src", [256 * 1024] * 20)
     await share_plugin(sender, receiver.identity.device_id).share_files(paths)
 
@@ -177,16 +181,7 @@ async def test_receiver_cancelling_one_file_skips_only_that_file(pair_of_daemons
 async def test_sender_cancelling_stops_the_rest_of_the_bundle(pair_of_daemons,
                                                               monkeypatch) -> None:
     sender, receiver, tmp = pair_of_daemons
-    from phonebridge.plugins import share as share_module
-
-    real_write_all = share_module._write_all
-
-    def slow_write_all(fd: int, data: bytes) -> None:
-        import time
-        time.sleep(0.05)
-        real_write_all(fd, data)
-
-    monkeypatch.setattr(share_module, "_write_all", slow_write_all)
+    slow_writes(monkeypatch)
     paths = make_files(tmp / "src", [1024 * 1024] * 40)
     out = await share_plugin(sender, receiver.identity.device_id).share_files(paths)
     await wait_for(lambda: any(t.state == "done" for t in receiver.transfers.list()
