@@ -151,3 +151,29 @@ async def test_a_receiver_keeping_the_connection_open_does_not_hold_a_protocol_8
     finally:
         release.set()
     assert await holder == data
+
+
+async def test_both_ends_of_a_payload_turn_nagle_off(identities) -> None:
+    """Without TCP_NODELAY each small file waited for a delayed ACK (~40 ms per file on loopback)."""
+    sender, receiver, _ = identities
+    sending_tls = PayloadTls(*sender.files, receiver.cert_der)
+    receiving_tls = PayloadTls(*receiver.files, sender.cert_der)
+    nodelay: dict[str, int] = {}
+
+    def noting(side: str, context):  # noqa: ANN001, ANN202
+        wrap = context.wrap_socket
+
+        def wrap_socket(sock, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+            nodelay[side] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            return wrap(sock, *args, **kw)
+        context.wrap_socket = wrap_socket
+        return context
+
+    server = PayloadServer(noting("sender", sending_tls.server), "127.0.0.1")
+    await server.open()
+    sending = asyncio.create_task(server.send(bytes_chunks(b"small file")))
+    got = bytearray()
+    await payload.fetch("127.0.0.1", server.port, 10, noting("receiver", receiving_tls.client),
+                        got.extend)
+    assert await sending == 10 and bytes(got) == b"small file"
+    assert nodelay == {"sender": 1, "receiver": 1}
