@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from transfer import (  # noqa: E402 - bench/transfer.py: the namespaces, workers and helpers
     BASELINE_PORT, IP_A, IP_B, NS_A, NS_B, TWINHOSTS, Procs, mb_s, pair_first_device, read_json,
-    start_daemon, twin_up, worker_tls_client, worker_tls_server,
+    start_daemon, stdin_commands, twin_up, worker_tls_client, worker_tls_server,
 )
 
 SCREEN = 60
@@ -138,12 +138,7 @@ async def _client(p: dict[str, Any]) -> None:
             await asyncio.gather(*(one_connection() for _ in range(PARALLEL)))
             return counts
 
-        loop = asyncio.get_running_loop()
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line:
-                break
-            cmd = json.loads(line)
+        async for cmd in stdin_commands():
             start = time.perf_counter()
             if cmd["cmd"] == "screen":
                 listing = await page(cmd["offset"], SCREEN)
@@ -263,22 +258,20 @@ def main(args: argparse.Namespace) -> None:
         idle = ask(client, {"cmd": "screen", "offset": 0})
         results["cached_screen_idle"] = idle["seconds"]
         print(f"c. the first screen again, the gallery idle: {idle['seconds']:.3f} s")
-        pulled = ask(client, {"cmd": "pull", "offset": min(1000, args.photos // 2), "count": PULL,
-                              "to": str(downloads)})
-        if pulled["failed"]:
-            print(f"   pull failures: {pulled['failed']}")
-        results["pull"] = mb_s(pulled["bytes"], pulled["seconds"])
-        print(f"e. pull of {pulled['done']}/{pulled['files']} photos, {pulled['bytes'] / 1e6:.0f} MB: "
-              f"{pulled['seconds']:.2f} s = {results['pull']:.0f} MB/s, "
-              f"{pulled['done'] / pulled['seconds']:.0f} photos/s")
+        def pull(label: str, command: dict[str, Any]) -> float:
+            got = ask(client, {"cmd": "pull", **command})
+            if got["failed"]:
+                print(f"   pull failures: {got['failed']}")
+            rate = mb_s(got["bytes"], got["seconds"])
+            print(f"{label} {got['done']}/{got['files']}, {got['bytes'] / 1e6:.0f} MB: "
+                  f"{got['seconds']:.2f} s = {rate:.0f} MB/s, "
+                  f"{got['done'] / got['seconds']:.0f} photos/s")
+            return rate
 
-        full = ask(client, {"cmd": "pull", "folder": FULL_SIZE_FOLDER, "to": str(downloads / "full")})
-        if full["failed"]:
-            print(f"   pull failures: {full['failed']}")
-        results["pull_full_size"] = mb_s(full["bytes"], full["seconds"])
-        print(f"   pull of {full['done']}/{full['files']} full-size photos (4000x3000), "
-              f"{full['bytes'] / 1e6:.0f} MB: {full['seconds']:.2f} s = "
-              f"{results['pull_full_size']:.0f} MB/s")
+        results["pull"] = pull("e. pull of photos", {
+            "offset": min(1000, args.photos // 2), "count": PULL, "to": str(downloads)})
+        results["pull_full_size"] = pull("   pull of full-size photos (4000x3000)", {
+            "folder": FULL_SIZE_FOLDER, "to": str(downloads / "full")})
 
         assert phone.stdin is not None
         phone.stdin.write("sftp-port\n")

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,16 @@ def worker_tls_client(p: dict[str, Any]) -> None:
         tls.recv(1)  # until the server closes
 
 
+async def stdin_commands() -> AsyncIterator[dict[str, Any]]:
+    """A worker's commands: one JSON object per line on stdin, until it closes."""
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield json.loads(line)
+
+
 def worker_phone(p: dict[str, Any]) -> None:
     asyncio.run(_phone(p))
 
@@ -122,12 +132,7 @@ async def _phone(p: dict[str, Any]) -> None:
     await asyncio.sleep(0.5)
     share = phone.feature(ShareFeature)
     print(json.dumps({"paired": phone.device_id}), flush=True)
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        cmd = json.loads(line)
+    async for cmd in stdin_commands():
         if cmd["cmd"] == "send":
             start = time.perf_counter()
             sent = await share.send_files([Path(x) for x in cmd["paths"]])

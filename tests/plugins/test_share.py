@@ -150,3 +150,20 @@ def test_on_this_file_system_a_sanitised_name_can_be_created(tmp_path) -> None:
         name = numbered(safe_filename(raw), 99)
         (tmp_path / name).write_bytes(b"")
         assert os.path.dirname(os.path.realpath(tmp_path / name)) == os.path.realpath(tmp_path)
+
+
+async def test_files_read_back_to_back_give_exactly_their_announced_bytes(tmp_path) -> None:
+    from phonebridge.plugins.share import BUNDLE_CHUNK, read_back_to_back
+
+    sizes = [0, 10, BUNDLE_CHUNK + 5, 3, 0]
+    files = []
+    for n, size in enumerate(sizes):
+        path = tmp_path / f"f{n}"
+        path.write_bytes(os.urandom(size) + b"extra")  # grew since it was announced
+        files.append((path, size))
+    chunks = [c async for c in read_back_to_back(files)]
+    assert all(len(c) <= BUNDLE_CHUNK for c in chunks)
+    assert b"".join(chunks) == b"".join(p.read_bytes()[:s] for p, s in files)
+
+    with pytest.raises(OSError, match="became shorter"):
+        [c async for c in read_back_to_back([(files[1][0], 10_000)])]

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import itertools
+import os
 import re
 import secrets
 import stat
-import time
 import threading
+import time
 import unicodedata
 from bisect import bisect_right
 from collections import deque
@@ -239,51 +239,55 @@ async def read_file(path: Path, size: int) -> AsyncIterator[bytes]:
 async def read_back_to_back(files: Sequence[tuple[Path, int]]) -> AsyncIterator[bytes]:
     """The first `size` bytes of each file, one after another, in chunks of about BUNDLE_CHUNK
     read off the loop (many small files per chunk). A file that became shorter is an OSError."""
-    pending = deque(files)
-    current: list = [None, None, 0]  # file object, path, bytes still owed
+    reader = _BackToBack(files)
+    try:
+        while chunk := await asyncio.to_thread(reader.next_chunk):
+            yield chunk
+    finally:
+        reader.close()
 
-    def next_chunk() -> bytes:
+
+class _BackToBack:
+    """Blocking part of read_back_to_back: the file being read and what it still owes."""
+
+    def __init__(self, files: Sequence[tuple[Path, int]]) -> None:
+        self._pending = deque(files)
+        self._file = None
+        self._path: Path | None = None
+        self._left = 0
+
+    def next_chunk(self) -> bytes:
         parts: list[bytes] = []
         gathered = 0
         while gathered < BUNDLE_CHUNK:
-            fh, path, left = current
-            if fh is None:
-                if not pending:
+            if self._file is None:
+                if not self._pending:
                     break
-                path, left = pending.popleft()
-                fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
-                current[:] = [fh, path, left]
-            data = fh.read(min(left, BUNDLE_CHUNK - gathered)) if left else b""
-            if left and not data:
-                fh.close()
-                current[:] = [None, None, 0]
-                raise OSError(f"{path} became shorter while it was being sent")
+                self._path, self._left = self._pending.popleft()
+                self._file = open(self._path, "rb", buffering=0)  # noqa: SIM115 - see close()
+            data = self._file.read(min(self._left, BUNDLE_CHUNK - gathered)) if self._left else b""
+            if self._left and not data:
+                self.close()
+                raise OSError(f"{self._path} became shorter while it was being sent")
             parts.append(data)
             gathered += len(data)
-            left -= len(data)
-            current[2] = left
-            if not left:
-                fh.close()
-                current[:] = [None, None, 0]
+            self._left -= len(data)
+            if not self._left:
+                self.close()
         return b"".join(parts)
 
-    try:
-        while True:
-            chunk = await asyncio.to_thread(next_chunk)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        if current[0] is not None:
-            current[0].close()
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class BundleWriter:
     """Writes the files of a bundle into `folder`, called from the payload's worker thread.
 
     Each file is written under `.PREFIX-INDEX.phonebridge-part` and given its final name (`place`)
-    as soon as its last byte arrived (the folder is made if missing); `finished()` hands the loop the `(index, final path)` of every
-    file placed since the last call. A skipped file's bytes are dropped and its part file removed.
+    as soon as its last byte arrived (the folder is made if missing); `finished()` hands the loop
+    the `(index, final path)` of every file placed since the last call. A skipped file's bytes are dropped and its part file removed.
     `close()` removes the part file of a file cut off by the end of the payload.
     """
 
@@ -394,6 +398,29 @@ async def readable_files(paths: list[Path], verb: str) -> list[tuple[Path, int]]
         return files
 
     return await asyncio.to_thread(check)
+
+
+def _file_at(ends: Sequence[int], offset: int) -> tuple[int, int]:
+    """Which file of a bundle byte `offset` falls in, and how far into it (`ends`: cumulative
+    sizes); the index is len(ends) past the last file."""
+    index = bisect_right(ends, offset)
+    return index, offset - (ends[index - 1] if index else 0)
+
+
+def _receive_error(exc: BaseException) -> str:
+    """Why a receive failed: the payload (refused, stalled, short), our disk, or the device."""
+    if isinstance(exc, ConnectionError):
+        return _error_text(exc)
+    if isinstance(exc, OSError):  # our side: disk full, no permission
+        return f"cannot write the file: {_error_text(exc)}"
+    return str(exc)
+
+
+def _send_error(exc: BaseException, what: str) -> str:
+    message = _error_text(exc)
+    if "did not fetch" in message:
+        return f"the device did not take {what} (declined, busy or timed out)"
+    return message
 
 
 def _error_text(exc: BaseException) -> str:
@@ -534,10 +561,9 @@ class SharePlugin(Plugin):
                 loop.call_soon_threadsafe(collect)
 
         def progress(received: int) -> None:
-            index = bisect_right(ends, received)
+            index, within = _file_at(ends, received)
             if index < len(transfers):
-                start = ends[index - 1] if index else 0
-                self.transfers.progress(transfers[index], received - start)
+                self.transfers.progress(transfers[index], within)
 
         writer = BundleWriter(self.download_dir, secrets.token_hex(6), names, sizes,
                               [f.last_modified for f in files], placed_in_thread)
@@ -573,12 +599,8 @@ class SharePlugin(Plugin):
                 error = "the link to the device dropped"
                 raise
             # else every file was cancelled by the user (skip)
-        except ConnectionError as exc:
-            error = _error_text(exc)
-        except OSError as exc:
-            error = f"cannot write the file: {_error_text(exc)}"
-        except DeviceError as exc:
-            error = str(exc)
+        except (OSError, DeviceError) as exc:
+            error = _receive_error(exc)
         finally:
             await asyncio.to_thread(writer.close)
             collect()
@@ -622,12 +644,8 @@ class SharePlugin(Plugin):
                       else "cancelled by the user")
             self.transfers.finish(transfer, FAILED if self._closed else CANCELLED, reason)
             raise
-        except ConnectionError as exc:  # the payload: refused, stalled, short, cancelled
-            self.transfers.finish(transfer, FAILED, _error_text(exc))
-        except OSError as exc:  # our side: disk full, no permission
-            self.transfers.finish(transfer, FAILED, f"cannot write the file: {_error_text(exc)}")
-        except DeviceError as exc:
-            self.transfers.finish(transfer, FAILED, str(exc))
+        except (OSError, DeviceError) as exc:
+            self.transfers.finish(transfer, FAILED, _receive_error(exc))
         finally:
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -739,12 +757,12 @@ class SharePlugin(Plugin):
         def progress(sent: int) -> None:
             # Every byte of the files before `index` went out: they are done on our side.
             nonlocal finished
-            index = bisect_right(ends, sent)
+            index, within = _file_at(ends, sent)
             while finished < index:
                 self.transfers.finish(transfers[finished], DONE)
                 finished += 1
             if index < len(transfers):
-                self.transfers.progress(transfers[index], sent - (ends[index - 1] if index else 0))
+                self.transfers.progress(transfers[index], within)
 
         try:
             mtimes = await asyncio.to_thread(
@@ -753,7 +771,7 @@ class SharePlugin(Plugin):
                 [BundleFile(path.name, size, mtime)
                  for (path, _), size, mtime in zip(items, sizes, mtimes, strict=True)],
                 count, total)
-            if not offset:
+            if not offset:  # only empty files: no payload (our receiver does not connect for one)
                 if not await self.ctx.send(packet):
                     raise DeviceError("the device does not accept shared files")
             else:
@@ -776,9 +794,7 @@ class SharePlugin(Plugin):
                     self.transfers.finish(transfer, CANCELLED, reason)
             raise
         except (OSError, DeviceError) as exc:
-            message = _error_text(exc)
-            if "did not fetch" in message:
-                message = "the device did not take the files (declined, busy or timed out)"
+            message = _send_error(exc, "the files")
             for transfer in transfers:
                 self.transfers.finish(transfer, FAILED, message)
             self.log.info("%s: sending a bundle of %d files failed: %s", self.ctx.device_id,
@@ -804,10 +820,7 @@ class SharePlugin(Plugin):
             self.transfers.finish(transfer, FAILED if self._closed else CANCELLED, reason)
             raise
         except (OSError, DeviceError) as exc:
-            message = _error_text(exc)
-            if "did not fetch" in message:
-                message = "the device did not take the file (declined, busy or timed out)"
-            self.transfers.finish(transfer, FAILED, message)
+            self.transfers.finish(transfer, FAILED, _send_error(exc, "the file"))
         if transfer.state != DONE:
             self.log.info("%s: sending %s ended %s: %s", self.ctx.device_id, path,
                           transfer.state, transfer.error)
