@@ -258,20 +258,21 @@ def main(args: argparse.Namespace) -> None:
         idle = ask(client, {"cmd": "screen", "offset": 0})
         results["cached_screen_idle"] = idle["seconds"]
         print(f"c. the first screen again, the gallery idle: {idle['seconds']:.3f} s")
-        def pull(label: str, command: dict[str, Any]) -> float:
+        def pull(label: str, command: dict[str, Any]) -> dict[str, Any]:
             got = ask(client, {"cmd": "pull", **command})
             if got["failed"]:
                 print(f"   pull failures: {got['failed']}")
-            rate = mb_s(got["bytes"], got["seconds"])
+            got["rate"] = rate = mb_s(got["bytes"], got["seconds"])
             print(f"{label} {got['done']}/{got['files']}, {got['bytes'] / 1e6:.0f} MB: "
                   f"{got['seconds']:.2f} s = {rate:.0f} MB/s, "
                   f"{got['done'] / got['seconds']:.0f} photos/s")
-            return rate
+            return got
 
-        results["pull"] = pull("e. pull of photos", {
+        pulled = pull("e. pull of photos", {
             "offset": min(1000, args.photos // 2), "count": PULL, "to": str(downloads)})
-        results["pull_full_size"] = pull("   pull of full-size photos (4000x3000)", {
+        full = pull("   pull of full-size photos (4000x3000)", {
             "folder": FULL_SIZE_FOLDER, "to": str(downloads / "full")})
+        results["pull"], results["pull_full_size"] = pulled["rate"], full["rate"]
 
         assert phone.stdin is not None
         phone.stdin.write("sftp-port\n")
